@@ -1,0 +1,1 @@
+"""The ``inv360`` command line."""

@@ -1,0 +1,1 @@
+"""The engine: incremental, vectorised maintenance of the SPEC §2 snapshot."""

@@ -1,0 +1,153 @@
+"""Durable engine checkpoints: a manifest per checkpoint plus Arrow segment files.
+
+Layout under the state folder::
+
+    manifest-00000042.json   the commit point (written to a temp file, fsynced, renamed)
+    base-00000040-keys.arrow full state as of checkpoint 40 (keys, lines, event ids)
+    seg-00000041-keys.arrow  rows changed by checkpoint 41, and so on
+
+A checkpoint exists once its manifest is renamed into place; segment files are written
+and fsynced before that, so a manifest never names a missing file. Restoring reads the
+newest manifest, its base, then its segments in order. When the segments outgrow the
+base, a new base is written and older files are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from inventory360.errors import CheckpointError
+
+PARTS = ("keys", "lines", "events")
+FORMAT_VERSION = 1
+
+
+@dataclass(slots=True)
+class Manifest:
+    """Everything needed to resume: positions, counters and the state files to load."""
+
+    checkpoint: int = 0
+    pipeline_id: str = ""
+    base: int = 0
+    segments: list[int] = field(default_factory=list)
+    positions: dict[str, Any] = field(default_factory=dict)
+    dead_letters_bytes: int = 0
+    watermark_ms: int | None = None
+    key_count: int = 0
+    line_count: int = 0
+    event_id_count: int = 0
+    counters: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        """Serialised form (with a format version)."""
+        data = {"format": FORMAT_VERSION}
+        data.update({k: getattr(self, k) for k in self.__slots__})  # type: ignore[attr-defined]
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Manifest:
+        """Parse a manifest written by :meth:`to_json`."""
+        data = orjson.loads(raw)
+        if data.pop("format", None) != FORMAT_VERSION:
+            raise CheckpointError("checkpoint manifest has an unknown format version")
+        return cls(**data)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class CheckpointStore:
+    """Reads and writes checkpoints in one folder (one engine owns it)."""
+
+    def __init__(self, folder: Path, keep: int = 2) -> None:
+        self.folder = folder
+        self.keep = keep
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _manifests(self) -> list[int]:
+        ids = []
+        for p in self.folder.glob("manifest-*.json"):
+            with contextlib.suppress(ValueError):
+                ids.append(int(p.stem.split("-")[1]))
+        return sorted(ids)
+
+    def latest(self) -> Manifest | None:
+        """The newest complete checkpoint, or None for a fresh folder."""
+        ids = self._manifests()
+        if not ids:
+            return None
+        path = self.folder / f"manifest-{ids[-1]:08d}.json"
+        try:
+            return Manifest.from_json(path.read_bytes())
+        except (OSError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+
+    def file(self, kind: str, checkpoint: int, part: str) -> Path:
+        """Path of a base or segment file."""
+        return self.folder / f"{kind}-{checkpoint:08d}-{part}.arrow"
+
+    def write_part(self, kind: str, checkpoint: int, part: str, table: pa.Table) -> None:
+        """Write and fsync one state file."""
+        path = self.file(kind, checkpoint, part)
+        with path.open("wb") as f:
+            with ipc.new_file(f, table.schema) as writer:
+                writer.write_table(table)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_part(self, kind: str, checkpoint: int, part: str) -> pa.Table:
+        """Read one state file."""
+        path = self.file(kind, checkpoint, part)
+        try:
+            with ipc.open_file(pa.memory_map(str(path))) as reader:
+                return reader.read_all()
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise CheckpointError(f"checkpoint file {path} is missing or corrupt") from exc
+
+    def commit(self, manifest: Manifest) -> None:
+        """Publish ``manifest`` atomically, then drop files no kept manifest needs."""
+        final = self.folder / f"manifest-{manifest.checkpoint:08d}.json"
+        tmp = final.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            f.write(manifest.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(final)
+        _fsync_dir(self.folder)
+        self._collect(manifest)
+
+    def _collect(self, newest: Manifest) -> None:
+        ids = self._manifests()
+        for old in ids[: -self.keep]:
+            (self.folder / f"manifest-{old:08d}.json").unlink(missing_ok=True)
+        needed: set[tuple[str, int]] = set()
+        for mid in ids[-self.keep :]:
+            m = newest if mid == newest.checkpoint else self._load_quiet(mid)
+            if m is None:
+                continue
+            needed.add(("base", m.base))
+            needed.update(("seg", s) for s in m.segments)
+        for p in self.folder.glob("*.arrow"):
+            kind, num, _ = p.stem.split("-", 2)
+            if (kind, int(num)) not in needed and int(num) <= newest.checkpoint:
+                p.unlink(missing_ok=True)
+
+    def _load_quiet(self, mid: int) -> Manifest | None:
+        try:
+            return Manifest.from_json((self.folder / f"manifest-{mid:08d}.json").read_bytes())
+        except (OSError, ValueError, TypeError, CheckpointError):
+            return None

@@ -1,0 +1,1 @@
+"""Sinks: where committed results go (lake, projection, alerts, dead letters)."""

@@ -1,0 +1,1 @@
+"""Sources: where messages come from, and the decoders that turn them into rows."""
