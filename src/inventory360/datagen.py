@@ -173,14 +173,15 @@ class TrafficGenerator:
     def messages(self) -> Iterator[tuple[str, bytes]]:
         """Messages with duplicates, local reordering, late deltas and invalid records."""
         spec, r = self.spec, self.rnd
-        held: list[tuple[str, bytes]] = []  # late deltas waiting to be released
+        held: list[tuple[int, str, bytes]] = []  # late deltas and when to release them
         delayed: tuple[str, bytes] | None = None
         emitted = 0
         for kind, msg in self._actions():
             if emitted >= spec.events:
                 break
             if kind == "deltas" and r.random() < spec.late_rate:
-                held.append((kind, msg))  # released ~60 s of traffic later
+                # Held back 30-90 s of event time: beyond the 10 s watermark delay.
+                held.append((self.now + r.randint(30_000, 90_000), kind, msg))
                 continue
             out = [(kind, msg)]
             if r.random() < spec.duplicate_rate:
@@ -192,15 +193,15 @@ class TrafficGenerator:
                 delayed = None
             elif r.random() < spec.reorder_rate:
                 delayed = out.pop(0)  # swapped with the next message
-            if held and r.random() < 0.002:
-                out.extend(held)
-                held.clear()
+            if held and held[0][0] <= self.now:
+                out.extend((k, m) for _, k, m in held if _ <= self.now)
+                held = [h for h in held if h[0] > self.now]
             for item in out:
                 if emitted >= spec.events:
                     break
                 emitted += 1
                 yield item
-        for item in ([delayed] if delayed else []) + held:
+        for item in ([delayed] if delayed else []) + [(k, m) for _, k, m in held]:
             if emitted >= spec.events:
                 break
             emitted += 1
