@@ -27,7 +27,12 @@ T0 = 1_793_491_200_000  # 2026-11-01T00:00:00Z
 
 def delta(sku: str, wh: str, qty: int, t: int = 0, eid: str | None = None, **extra: Any) -> bytes:
     """One delta message; ``t`` is seconds after T0."""
-    rec: dict[str, Any] = {"sku_id": sku, "warehouse_id": wh, "available_delta": qty, "event_time": T0 + t * 1000}
+    rec: dict[str, Any] = {
+        "sku_id": sku,
+        "warehouse_id": wh,
+        "available_delta": qty,
+        "event_time": T0 + t * 1000,
+    }
     if eid is not None:
         rec["event_id"] = eid
     rec.update(extra)
@@ -36,20 +41,41 @@ def delta(sku: str, wh: str, qty: int, t: int = 0, eid: str | None = None, **ext
 
 def line(order: int, sku: str, wh: str, qty: int, status: str, line_no: int = 1, t: int = 0) -> dict[str, Any]:
     """An order_lines row image."""
-    return {"order_id": order, "line_no": line_no, "sku_id": sku, "warehouse_selection": wh, "quantity": qty, "status": status, "updated_at": T0 + t * 1000}
+    return {
+        "order_id": order,
+        "line_no": line_no,
+        "sku_id": sku,
+        "warehouse_selection": wh,
+        "quantity": qty,
+        "status": status,
+        "updated_at": T0 + t * 1000,
+    }
 
 
-def cdc(op: str, before: dict[str, Any] | None, after: dict[str, Any] | None, pos: int | None = None, t: int = 0, wrap: bool = False) -> bytes:
+def cdc(
+    op: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    pos: int | None = None,
+    t: int = 0,
+    wrap: bool = False,
+) -> bytes:
     """One Debezium envelope; ``pos`` is the binlog position (None: no source block)."""
     env: dict[str, Any] = {"before": before, "after": after, "op": op, "ts_ms": T0 + t * 1000}
     if pos is not None:
         env["source"] = {"file": "mysql-bin.000001", "pos": pos, "row": 0}
     if wrap:
-        env = {"schema": {"type": "struct", "optional": False, "name": "shop.order_lines.Envelope"}, "payload": env}
+        env = {
+            "schema": {"type": "struct", "optional": False, "name": "shop.order_lines.Envelope"},
+            "payload": env,
+        }
     return orjson.dumps(env)
 
 
-def run_engine(batches: Sequence[tuple[Iterable[bytes], Iterable[bytes]]], reserving: Iterable[str] = ("CREATED", "ALLOCATED")) -> tuple[list[tuple[Any, ...]], Any]:
+def run_engine(
+    batches: Sequence[tuple[Iterable[bytes], Iterable[bytes]]],
+    reserving: Iterable[str] = ("CREATED", "ALLOCATED"),
+) -> tuple[list[tuple[Any, ...]], Any]:
     """Decode and apply batches of (delta messages, order messages); returns rows and engine."""
     from inventory360.engine.engine import Engine, EngineOptions
     from inventory360.sources.debezium import DebeziumOrderDecoder
@@ -69,7 +95,9 @@ def rows_of(table: Any) -> list[tuple[Any, ...]]:
     out = []
     for r in table.to_pylist():
         ts = r["updated_at"]
-        secs = None if ts is None else (int(ts.replace(tzinfo=__import__("datetime").UTC).timestamp() * 1000) - T0) / 1000
+        secs = (
+            None if ts is None else (int(ts.replace(tzinfo=__import__("datetime").UTC).timestamp() * 1000) - T0) / 1000
+        )
         out.append((r["sku_id"], r["warehouse_id"], r["available_qty"], r["reserved_qty"], secs))
     return out
 

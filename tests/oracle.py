@@ -66,7 +66,4 @@ class Oracle:
         for line in self.lines.values():
             if line["live"] and line["reserving"]:
                 reserved[line["key"]] = reserved.get(line["key"], 0) + line["qty"]
-        return sorted(
-            (k[0], k[1], self.available[k], reserved.get(k, 0), self.updated[k])
-            for k in self.available
-        )
+        return sorted((k[0], k[1], self.available[k], reserved.get(k, 0), self.updated[k]) for k in self.available)

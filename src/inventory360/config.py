@@ -22,7 +22,11 @@ class EngineSettings(BaseModel):
         default_factory=lambda: ["CREATED", "ALLOCATED"],
         description="Order-line statuses that reserve stock (compared trimmed, case-insensitively).",
     )
-    late_after_ms: int = Field(10_000, ge=0, description="A delta this far behind the watermark is counted as late (never dropped).")
+    late_after_ms: int = Field(
+        10_000,
+        ge=0,
+        description="A delta this far behind the watermark is counted as late (never dropped).",
+    )
 
     @field_validator("reserving_statuses")
     @classmethod
@@ -68,11 +72,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="INV360_", env_nested_delimiter="__", extra="forbid")
 
-    engine: EngineSettings = Field(default_factory=EngineSettings)
-    lake: LakeSettings = Field(default_factory=LakeSettings)
-    run: RunSettings = Field(default_factory=RunSettings)
-    alerts: AlertSettings = Field(default_factory=AlertSettings)
-    api: ApiSettings = Field(default_factory=ApiSettings)
+    engine: EngineSettings = Field(default_factory=lambda: EngineSettings())
+    lake: LakeSettings = Field(default_factory=lambda: LakeSettings())
+    run: RunSettings = Field(default_factory=lambda: RunSettings())
+    alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
+    api: ApiSettings = Field(default_factory=lambda: ApiSettings())
 
     @classmethod
     def settings_customise_sources(

@@ -70,7 +70,11 @@ class TrafficGenerator:
     def _key(self) -> tuple[str, str]:
         r = self.rnd
         # Skewed popularity: a few SKUs are hot, most are cold.
-        sku = self.skus[min(int(r.paretovariate(1.2)) - 1, len(self.skus) - 1)] if r.random() < 0.3 else r.choice(self.skus)
+        sku = (
+            self.skus[min(int(r.paretovariate(1.2)) - 1, len(self.skus) - 1)]
+            if r.random() < 0.3
+            else r.choice(self.skus)
+        )
         return sku, r.choice(self.whs)
 
     def _delta(self, sku: str, wh: str, delta: int, when: int) -> bytes:

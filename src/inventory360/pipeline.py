@@ -138,9 +138,7 @@ class Pipeline:
             if pos is not None:
                 inp.source.seek(pos)
         lay = self.layout
-        self.sinks = [
-            PaimonSnapshotSink(lay.warehouse, lay.database, lay.table, lay.bucket, m.pipeline_id)
-        ]
+        self.sinks = [PaimonSnapshotSink(lay.warehouse, lay.database, lay.table, lay.bucket, m.pipeline_id)]
         if self.extra_sinks is not None:
             self.sinks.extend(self.extra_sinks(m.pipeline_id))
         if m.checkpoint:
@@ -166,7 +164,11 @@ class Pipeline:
         self._segment_rows = int(m.extra.get("segment_rows", 0))
         log.info(
             "restored checkpoint %d (%d keys, %d lines, %d event ids) in %.2fs",
-            m.checkpoint, m.key_count, m.line_count, m.event_id_count, time.monotonic() - started,
+            m.checkpoint,
+            m.key_count,
+            m.line_count,
+            m.event_id_count,
+            time.monotonic() - started,
         )
 
     def _rows_after(self, done: int) -> pa.Table:
@@ -220,7 +222,15 @@ class Pipeline:
             sink.commit(rows, cid)
         t2 = time.perf_counter()
         stats = StepStats(
-            cid, lines, nbytes, len(letters), int(result.changed.size), t2 - t0, t2 - t1, result, rows
+            cid,
+            lines,
+            nbytes,
+            len(letters),
+            int(result.changed.size),
+            t2 - t0,
+            t2 - t1,
+            result,
+            rows,
         )
         for hook in self.on_commit:
             hook(stats)

@@ -22,14 +22,30 @@ def run(*args: str) -> str:
 
 def checkpoint(lake: Path) -> int:
     """Newest checkpoint id on disk (0 before the first)."""
-    ids = [int(p.stem.split("-")[1]) for p in (lake / "state").glob("manifest-*.json")] if (lake / "state").exists() else []
+    ids = (
+        [int(p.stem.split("-")[1]) for p in (lake / "state").glob("manifest-*.json")]
+        if (lake / "state").exists()
+        else []
+    )
     return max(ids, default=0)
 
 
 @pytest.mark.slow
 def test_kill_dash_nine_during_replay_gives_the_clean_snapshot(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    run("generate", "--out", str(data), "--skus", "20000", "--warehouses", "20", "--events", str(EVENTS), "--invalid-rate", "0.001")
+    run(
+        "generate",
+        "--out",
+        str(data),
+        "--skus",
+        "20000",
+        "--warehouses",
+        "20",
+        "--events",
+        str(EVENTS),
+        "--invalid-rate",
+        "0.001",
+    )
     files = ["--deltas", str(data / "deltas.jsonl"), "--orders", str(data / "orders.jsonl")]
 
     clean = tmp_path / "clean"
@@ -40,7 +56,11 @@ def test_kill_dash_nine_during_replay_gives_the_clean_snapshot(tmp_path: Path) -
     rnd = random.Random(5)
     kills = 0
     for attempt in range(5):
-        proc = subprocess.Popen([*INV360, "replay", "--lake", str(crashed), "--batch-mb", "4", *files], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*INV360, "replay", "--lake", str(crashed), "--batch-mb", "4", *files],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if attempt:  # the first kill lands before or during the first checkpoint
             start = checkpoint(crashed)
             while proc.poll() is None and checkpoint(crashed) <= start:

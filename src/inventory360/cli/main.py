@@ -29,10 +29,25 @@ class Inv360Group(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=Inv360Group, context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "INV360"})
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), envvar="INV360_CONFIG", help="YAML settings file (env: INV360_CONFIG). INV360_* variables override it.")
+@click.group(
+    cls=Inv360Group,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "INV360"},
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="INV360_CONFIG",
+    help="YAML settings file (env: INV360_CONFIG). INV360_* variables override it.",
+)
 @click.option("--debug", is_flag=True, envvar="INV360_DEBUG", help="Show tracebacks and debug logs.")
-@click.option("--log-level", default="WARNING", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False), help="Log level on stderr.")
+@click.option(
+    "--log-level",
+    default="WARNING",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="Log level on stderr.",
+)
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, debug: bool, log_level: str) -> None:
     """Inventory 360: an exactly-once, real-time view of stock per SKU and warehouse.

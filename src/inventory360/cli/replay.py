@@ -12,19 +12,58 @@ import click
 import orjson
 
 from inventory360.cli.options import build_inputs, settings_from
+from inventory360.config import Settings
+from inventory360.engine.engine import EngineOptions
 from inventory360.errors import ConfigError
 from inventory360.pipeline import LakeLayout, Pipeline, StepStats
 
 
 @click.command()
-@click.option("--lake", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of the Paimon warehouse, checkpoints and dead letters.")
-@click.option("--deltas", "deltas", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON Lines file of inventory deltas (repeatable).")
-@click.option("--orders", "orders", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON Lines file of Debezium order-line changes (repeatable).")
-@click.option("--dlq", type=click.Path(dir_okay=False, path_type=Path), help="Dead-letter JSON Lines file [default: LAKE/dead_letters.jsonl].")
-@click.option("--batch-mb", type=click.FloatRange(min=0.001), help="MiB read per source per micro-batch (one checkpoint each) [default: 64].")
-@click.option("--progress/--no-progress", default=None, help="Show progress [default: when stderr is a terminal].")
+@click.option(
+    "--lake",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of the Paimon warehouse, checkpoints and dead letters.",
+)
+@click.option(
+    "--deltas",
+    "deltas",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON Lines file of inventory deltas (repeatable).",
+)
+@click.option(
+    "--orders",
+    "orders",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON Lines file of Debezium order-line changes (repeatable).",
+)
+@click.option(
+    "--dlq",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Dead-letter JSON Lines file [default: LAKE/dead_letters.jsonl].",
+)
+@click.option(
+    "--batch-mb",
+    type=click.FloatRange(min=0.001),
+    help="MiB read per source per micro-batch (one checkpoint each) [default: 64].",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show progress [default: when stderr is a terminal].",
+)
 @click.pass_context
-def replay(ctx: click.Context, lake: Path, deltas: tuple[Path, ...], orders: tuple[Path, ...], dlq: Path | None, batch_mb: float | None, progress: bool | None) -> None:
+def replay(
+    ctx: click.Context,
+    lake: Path,
+    deltas: tuple[Path, ...],
+    orders: tuple[Path, ...],
+    dlq: Path | None,
+    batch_mb: float | None,
+    progress: bool | None,
+) -> None:
     """Process JSON Lines files into the lake under LAKE, exactly once.
 
     Interrupted runs (even kill -9) continue from the last checkpoint when run again;
@@ -66,11 +105,9 @@ def replay(ctx: click.Context, lake: Path, deltas: tuple[Path, ...], orders: tup
         click.echo(f"  dead letters: {n} × {reason}", err=True)
 
 
-def settings_to_options(settings: object) -> object:
+def settings_to_options(settings: Settings) -> EngineOptions:
     """Engine options from settings (kept here so the engine does not import config)."""
-    from inventory360.engine.engine import EngineOptions
-
-    s = settings.engine  # type: ignore[attr-defined]
+    s = settings.engine
     return EngineOptions(frozenset(s.reserving_statuses), s.late_after_ms)
 
 
@@ -96,8 +133,20 @@ class _Progress:
 
 
 @click.command()
-@click.option("--lake", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder given to replay.")
-@click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "jsonl"]), help="Output format.")
+@click.option(
+    "--lake",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder given to replay.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="csv",
+    show_default=True,
+    type=click.Choice(["csv", "jsonl"]),
+    help="Output format.",
+)
 @click.pass_context
 def snapshot(ctx: click.Context, lake: Path, fmt: str) -> None:
     """Print the snapshot read back from the Paimon table, sorted by key."""
@@ -115,7 +164,9 @@ def snapshot(ctx: click.Context, lake: Path, fmt: str) -> None:
         writer.writerow(cols)
     for row in table.to_pylist():
         ts = row["updated_at"]
-        row["updated_at"] = None if ts is None else ts.replace(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        row["updated_at"] = (
+            None if ts is None else ts.replace(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
         if writer is not None:
             writer.writerow([row[c] for c in cols])
         else:

@@ -50,7 +50,7 @@ class Manifest:
     def to_json(self) -> bytes:
         """Serialised form (with a format version)."""
         data = {"format": FORMAT_VERSION}
-        data.update({k: getattr(self, k) for k in self.__slots__})  # type: ignore[attr-defined]
+        data.update({k: getattr(self, k) for k in self.__slots__})
         return orjson.dumps(data, option=orjson.OPT_INDENT_2)
 
     @classmethod

@@ -26,7 +26,7 @@ class Columns:
             return
         cap = max(size, self._cap * 2)
         for name, (dtype, fill) in self._spec.items():
-            bigger = np.full(cap, fill, dtype=dtype)
+            bigger: np.ndarray = np.full(cap, fill, dtype=dtype)
             bigger[: self.size] = self.data[name][: self.size]
             self.data[name] = bigger
         self._cap = cap

@@ -82,9 +82,7 @@ class Engine:
         ids = np.unique(kid)
         before_a = self.keys.cols["available_qty"][ids].copy()
         before_r = self.keys.cols["reserved_qty"][ids].copy()
-        changed = self.keys.apply(
-            kid, np.concatenate(d_av), np.concatenate(d_rs), np.concatenate(when)
-        )
+        changed = self.keys.apply(kid, np.concatenate(d_av), np.concatenate(d_rs), np.concatenate(when))
         return BatchResult(
             changed,
             before_a,
@@ -95,9 +93,7 @@ class Engine:
             counters,
         )
 
-    def _deltas(
-        self, d: pl.DataFrame, counters: Counter[str]
-    ) -> tuple[pl.DataFrame, pl.Series]:
+    def _deltas(self, d: pl.DataFrame, counters: Counter[str]) -> tuple[pl.DataFrame, pl.Series]:
         """Deduplicate, count lateness, and sum the accepted deltas per key."""
         eid = d["event_id"]
         has_id = eid.is_not_null()

@@ -14,13 +14,29 @@ import pyarrow as pa
 from inventory360.engine.engine import BatchResult, Engine
 
 KEY_STATE = ("available_qty", "reserved_qty", "updated_at")
-LINE_STATE = ("key_id", "quantity", "reserving", "live", "known", "has_pos", "pos_file", "pos", "pos_row")
+LINE_STATE = (
+    "key_id",
+    "quantity",
+    "reserving",
+    "live",
+    "known",
+    "has_pos",
+    "pos_file",
+    "pos",
+    "pos_row",
+)
 
 
 def _keys(engine: Engine, ids: np.ndarray) -> pa.Table:
     names = engine.keys.index.keys[ids] if ids.size else engine.keys.index.keys.clear()
     cols = {c: pa.array(engine.keys.cols[c][ids]) for c in KEY_STATE}
-    return pa.table({"sku_id": names["sku_id"].to_arrow(), "warehouse_id": names["warehouse_id"].to_arrow(), **cols})
+    return pa.table(
+        {
+            "sku_id": names["sku_id"].to_arrow(),
+            "warehouse_id": names["warehouse_id"].to_arrow(),
+            **cols,
+        }
+    )
 
 
 def _lines(engine: Engine, ids: np.ndarray) -> pa.Table:

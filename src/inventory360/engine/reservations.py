@@ -69,9 +69,7 @@ def _empty_outcome() -> OrderOutcome:
     return OrderOutcome(e, e, e, e, e, 0)
 
 
-def apply_orders(
-    lines: LineTable, keys: KeyTable, orders: pa.Table, reserving: frozenset[str]
-) -> OrderOutcome:
+def apply_orders(lines: LineTable, keys: KeyTable, orders: pa.Table, reserving: frozenset[str]) -> OrderOutcome:
     """Apply decoded order changes (``ORDER_SCHEMA``, arrival order) to ``lines``."""
     if orders.num_rows == 0:
         return _empty_outcome()

@@ -35,9 +35,7 @@ class KeyTable:
         self.cols.grow_to(len(self.index))
         return ids
 
-    def apply(
-        self, kid: np.ndarray, d_avail: np.ndarray, d_res: np.ndarray, when: np.ndarray
-    ) -> np.ndarray:
+    def apply(self, kid: np.ndarray, d_avail: np.ndarray, d_res: np.ndarray, when: np.ndarray) -> np.ndarray:
         """Add the per-touch changes (``kid`` may repeat); returns the changed ids, sorted."""
         if kid.size == 0:
             return kid

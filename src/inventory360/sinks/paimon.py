@@ -74,9 +74,7 @@ class PaimonSnapshotSink(SnapshotSink):
 
     name = "paimon"
 
-    def __init__(
-        self, warehouse: Path, database: str, table: str, bucket: int, commit_user: str
-    ) -> None:
+    def __init__(self, warehouse: Path, database: str, table: str, bucket: int, commit_user: str) -> None:
         self.table = open_table(warehouse, database, table, bucket, create=True)
         self.commit_user = commit_user
         builder = self.table.new_stream_write_builder()._with_commit_user(commit_user)

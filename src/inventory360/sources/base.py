@@ -54,9 +54,7 @@ class RecordDecoder(ABC):
             done = self.fast(buf, n_lines)
             if done is not None:
                 if base:
-                    done.table = done.table.set_column(
-                        0, "line", pa.compute.add(done.table["line"], base)
-                    )
+                    done.table = done.table.set_column(0, "line", pa.compute.add(done.table["line"], base))
                     done.errors = [(i + base, r) for i, r in done.errors]
                 out.append(done)
                 return

@@ -42,10 +42,10 @@ def _position(source: Any) -> tuple[bool, int, int, int]:
     if not isinstance(source, dict):
         return False, 0, 0, 0
     file, pos, row = source.get("file"), source.get("pos"), source.get("row", 0)
-    if not isinstance(file, str) or not file or not is_int(pos):
+    if not isinstance(file, str) or not file or not isinstance(pos, int) or not is_int(pos):
         return False, 0, 0, 0
     digits = _TRAILING_DIGITS.search(file)
-    return True, int(digits.group(1)) if digits else 0, pos, row if is_int(row) else 0
+    return True, int(digits.group(1)) if digits else 0, pos, int(row) if is_int(row) else 0
 
 
 def _optional_text(image: dict[str, Any], name: str) -> str | None:
@@ -123,9 +123,7 @@ def order_record(envelope: Any) -> Row | None:
     if change_time is None:
         raise InvalidRecord("ts_ms: missing")
     row["change_time"] = change_time
-    row["has_pos"], row["pos_file"], row["pos"], row["pos_row"] = _position(
-        envelope.get("source")
-    )
+    row["has_pos"], row["pos_file"], row["pos"], row["pos_row"] = _position(envelope.get("source"))
     return row
 
 

@@ -139,10 +139,7 @@ def _read(buf: bytes, time_type: pa.DataType) -> pa.Table:
 
 def _validate(table: pa.Table, n_lines: int) -> Decoded:
     raw_time = table["event_time"].combine_chunks()
-    if pa.types.is_string(raw_time.type):
-        times = iso_column_ms(raw_time)
-    else:
-        times = int_column_ms(raw_time)
+    times = iso_column_ms(raw_time) if pa.types.is_string(raw_time.type) else int_column_ms(raw_time)
     df = pl.from_arrow(table).with_columns(  # type: ignore[union-attr]
         pl.Series("time_ms", times, dtype=pl.Int64),
         pl.col("sku_id").str.strip_chars(WHITESPACE),
@@ -151,7 +148,10 @@ def _validate(table: pa.Table, n_lines: int) -> Decoded:
     )
     reason = pl.lit(None, dtype=pl.String)
     checks = [
-        (pl.col("time_ms").is_null() & pl.col("event_time").is_not_null(), "event_time: not a valid time"),
+        (
+            pl.col("time_ms").is_null() & pl.col("event_time").is_not_null(),
+            "event_time: not a valid time",
+        ),
         (pl.col("event_time").is_null(), "event_time: missing"),
         (pl.col("available_delta").is_null(), "available_delta: missing"),
         (pl.col("warehouse_id") == "", "warehouse_id: empty"),

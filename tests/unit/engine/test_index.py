@@ -19,7 +19,12 @@ def test_ids_are_dense_exact_and_stable(hasher: object) -> None:
     ref: dict[tuple[str, str], int] = {}
     rng = np.random.default_rng(1)
     for it in range(40):
-        keys = pl.DataFrame({"a": [f"k{x}" for x in rng.integers(0, 200, 30)], "b": [f"w{x}" for x in rng.integers(0, 2, 30)]}).unique(maintain_order=True)
+        keys = pl.DataFrame(
+            {
+                "a": [f"k{x}" for x in rng.integers(0, 200, 30)],
+                "b": [f"w{x}" for x in rng.integers(0, 2, 30)],
+            }
+        ).unique(maintain_order=True)
         got = ix.insert(keys) if it % 3 else ix.lookup(keys)
         for (a, b), g in zip(keys.rows(), got, strict=True):
             if it % 3 and (a, b) not in ref:

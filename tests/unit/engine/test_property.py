@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,10 @@ WHS = st.sampled_from(["W1", "W2"])
 def event_sets(draw: st.DrawFn) -> tuple[list[bytes], list[bytes]]:
     """A valid event set: deltas with ids, and per-line histories with binlog positions."""
     n = draw(st.integers(1, 25))
-    deltas = [delta(draw(SKUS), draw(WHS), draw(st.integers(-5, 9)), t=draw(st.integers(0, 60)), eid=f"e{i}") for i in range(n)]
+    deltas = [
+        delta(draw(SKUS), draw(WHS), draw(st.integers(-5, 9)), t=draw(st.integers(0, 60)), eid=f"e{i}")
+        for i in range(n)
+    ]
     orders: list[bytes] = []
     pos = 0
     for oid in range(draw(st.integers(0, 6))):
@@ -28,7 +32,18 @@ def event_sets(draw: st.DrawFn) -> tuple[list[bytes], list[bytes]]:
         for _ in range(draw(st.integers(1, 4))):
             pos += draw(st.integers(1, 50))
             op = "d" if prev is not None and draw(st.integers(0, 5)) == 0 else ("u" if prev else "c")
-            img = None if op == "d" else line(oid, draw(SKUS), draw(WHS), draw(st.integers(0, 5)), draw(st.sampled_from(["CREATED", "ALLOCATED", "SHIPPED", "CANCELLED"])), t=draw(st.integers(0, 60)))
+            img = (
+                None
+                if op == "d"
+                else line(
+                    oid,
+                    draw(SKUS),
+                    draw(WHS),
+                    draw(st.integers(0, 5)),
+                    draw(st.sampled_from(["CREATED", "ALLOCATED", "SHIPPED", "CANCELLED"])),
+                    t=draw(st.integers(0, 60)),
+                )
+            )
             orders.append(cdc(op, prev, img, pos=pos, t=draw(st.integers(0, 60))))
             prev = img
             if op == "d":
@@ -54,7 +69,7 @@ def oracle_rows(deltas: list[bytes], orders: list[bytes]) -> list[tuple[object, 
 def splits(draw: st.DrawFn, msgs: list[bytes], parts: int) -> list[list[bytes]]:
     cuts = sorted(draw(st.lists(st.integers(0, len(msgs)), min_size=parts - 1, max_size=parts - 1)))
     bounds = [0, *cuts, len(msgs)]
-    return [msgs[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [msgs[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 @settings(max_examples=150, deadline=None)
@@ -72,7 +87,9 @@ def test_engine_batches_match_oracle(events: tuple[list[bytes], list[bytes]], da
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(event_sets(), st.data())
-def test_replays_into_the_lake_match_oracle(tmp_path_factory: object, events: tuple[list[bytes], list[bytes]], data: st.DataObject) -> None:
+def test_replays_into_the_lake_match_oracle(
+    tmp_path_factory: object, events: tuple[list[bytes], list[bytes]], data: st.DataObject
+) -> None:
     """Several `replay`s (new files each time, tiny batches) end in the oracle's snapshot."""
     from inventory360.cli.options import build_inputs
     from inventory360.pipeline import LakeLayout, Pipeline
@@ -85,7 +102,11 @@ def test_replays_into_the_lake_match_oracle(tmp_path_factory: object, events: tu
     for i, (d, o) in enumerate(zip(splits(data.draw, deltas, k), splits(data.draw, orders, k), strict=True)):
         files_d = [write_lines(root / f"d{i}.jsonl", d)] if d else []
         files_o = [write_lines(root / f"o{i}.jsonl", o)] if o else []
-        pipe = Pipeline(LakeLayout(root / "lake"), build_inputs(files_d, files_o), batch_bytes=data.draw(st.sampled_from([200, 1 << 20])))
+        pipe = Pipeline(
+            LakeLayout(root / "lake"),
+            build_inputs(files_d, files_o),
+            batch_bytes=data.draw(st.sampled_from([200, 1 << 20])),
+        )
         pipe.open()
         pipe.run()
         pipe.close()

@@ -32,7 +32,12 @@ def test_late_deltas_are_counted_and_still_summed() -> None:
 
     engine = Engine()
     dec = DeltaDecoder()
-    msgs = [delta("A", "W", 1, t=100), delta("A", "W", 1, t=95), delta("A", "W", 1, t=89), delta("B", "W", 4, t=10)]
+    msgs = [
+        delta("A", "W", 1, t=100),
+        delta("A", "W", 1, t=95),
+        delta("A", "W", 1, t=89),
+        delta("B", "W", 4, t=10),
+    ]
     res = engine.process(dec.decode(b"".join(m + b"\n" for m in msgs)).table, dec.schema.empty_table())
     from inventory360.records import ORDER_SCHEMA
 
@@ -51,7 +56,18 @@ def test_reserving_statuses_reserve_and_release() -> None:
     assert rows == [("A", "W", 0, 3, 0.0)]
     rows, _ = run_engine([([], [cdc("c", None, created, pos=10), cdc("u", created, allocated, pos=20)])])
     assert rows == [("A", "W", 0, 3, 5.0)]
-    rows, _ = run_engine([([], [cdc("c", None, created, pos=10), cdc("u", created, allocated, pos=20), cdc("u", allocated, shipped, pos=30)])])
+    rows, _ = run_engine(
+        [
+            (
+                [],
+                [
+                    cdc("c", None, created, pos=10),
+                    cdc("u", created, allocated, pos=20),
+                    cdc("u", allocated, shipped, pos=30),
+                ],
+            )
+        ]
+    )
     assert rows == [("A", "W", 0, 0, 9.0)]
 
 
@@ -93,7 +109,7 @@ def test_redelivered_older_change_is_ignored() -> None:
     a = line(1, "A", "W", 4, "CREATED", t=1)
     b = line(1, "A", "W", 4, "SHIPPED", t=2)
     late_copy = cdc("c", None, a, pos=1)
-    rows, engine = run_engine([([], [cdc("c", None, a, pos=1), cdc("u", a, b, pos=2)]), ([], [late_copy])])
+    rows, _ = run_engine([([], [cdc("c", None, a, pos=1), cdc("u", a, b, pos=2)]), ([], [late_copy])])
     assert rows == [("A", "W", 0, 0, 2.0)]
     rows, _ = run_engine([([], [cdc("u", a, b, pos=2), late_copy])])  # same batch, reordered
     assert rows == [("A", "W", 0, 0, 2.0)]

@@ -11,7 +11,12 @@ from conftest import T0
 from inventory360.sources.debezium import DebeziumOrderDecoder
 from inventory360.sources.deltas import DeltaDecoder
 
-GOOD = {"sku_id": "A", "warehouse_id": "W", "available_delta": 3, "event_time": "2026-11-01T00:00:00Z"}
+GOOD = {
+    "sku_id": "A",
+    "warehouse_id": "W",
+    "available_delta": 3,
+    "event_time": "2026-11-01T00:00:00Z",
+}
 
 
 def one(dec: object, value: bytes) -> object:
@@ -51,7 +56,13 @@ def test_delta_shapes() -> None:
     assert d.record(b"[1]") == "not a JSON object"
     assert d.record(b"null") == "not a JSON object"
     row = d.record(orjson.dumps({**GOOD, "sku_id": " A ", "extra": {"x": 1}, "event_id": " "}))
-    assert row == {"sku_id": "A", "warehouse_id": "W", "available_delta": 3, "event_time": T0 - 2_678_400_000 + 2_678_400_000, "event_id": None}
+    assert row == {
+        "sku_id": "A",
+        "warehouse_id": "W",
+        "available_delta": 3,
+        "event_time": T0 - 2_678_400_000 + 2_678_400_000,
+        "event_id": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -73,10 +84,22 @@ def test_event_time_forms(text: object, ms_after_t0: int) -> None:
 
 
 def envelope(op: str = "c", **image: object) -> dict[str, object]:
-    img = {"order_id": 7, "line_no": 1, "sku_id": "A", "warehouse_selection": "W", "quantity": 2, "status": "CREATED"}
+    img = {
+        "order_id": 7,
+        "line_no": 1,
+        "sku_id": "A",
+        "warehouse_selection": "W",
+        "quantity": 2,
+        "status": "CREATED",
+    }
     img.update(image)
     img = {k: v for k, v in img.items() if v is not None}
-    return {"before": img if op == "d" else None, "after": None if op == "d" else img, "op": op, "ts_ms": T0}
+    return {
+        "before": img if op == "d" else None,
+        "after": None if op == "d" else img,
+        "op": op,
+        "ts_ms": T0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -112,13 +135,31 @@ def test_order_rows() -> None:
     dec = DebeziumOrderDecoder()
     assert dec.record(b"null") is None
     assert dec.record(b'{"schema":null,"payload":null}') is None
-    row = dec.record(orjson.dumps({**envelope(line_no=None, status=" allocated "), "source": {"file": "mysql-bin.000012", "pos": 99, "row": 2}}))
+    row = dec.record(
+        orjson.dumps(
+            {
+                **envelope(line_no=None, status=" allocated "),
+                "source": {"file": "mysql-bin.000012", "pos": 99, "row": 2},
+            }
+        )
+    )
     assert isinstance(row, dict)
-    assert (row["order_id"], row["line_no"], row["status"], row["change_time"]) == ("7", "0", "ALLOCATED", T0)
+    assert (row["order_id"], row["line_no"], row["status"], row["change_time"]) == (
+        "7",
+        "0",
+        "ALLOCATED",
+        T0,
+    )
     assert (row["has_pos"], row["pos_file"], row["pos"], row["pos_row"]) == (True, 12, 99, 2)
     d = dec.record(orjson.dumps({**envelope("d"), "ts_ms": T0 + 5}))
     assert isinstance(d, dict)
-    assert (d["op"], d["sku_id"], d["before_sku_id"], d["change_time"], d["has_pos"]) == ("d", None, "A", T0 + 5, False)
+    assert (d["op"], d["sku_id"], d["before_sku_id"], d["change_time"], d["has_pos"]) == (
+        "d",
+        None,
+        "A",
+        T0 + 5,
+        False,
+    )
 
 
 def test_decode_batches_keep_line_numbers_and_count_skips() -> None:
@@ -131,13 +172,29 @@ def test_decode_batches_keep_line_numbers_and_count_skips() -> None:
 
 
 values = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**64), 2**64), st.floats(allow_nan=False),
-    st.text(max_size=6), st.sampled_from(["A", " B ", "2026-11-01T00:00:00Z", "2026-11-01 01:02:03.4567+01:00", "2026-02-30", ""]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**64), 2**64),
+    st.floats(allow_nan=False),
+    st.text(max_size=6),
+    st.sampled_from(["A", " B ", "2026-11-01T00:00:00Z", "2026-11-01 01:02:03.4567+01:00", "2026-02-30", ""]),
 )
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.one_of(st.fixed_dictionaries({}, optional={k: values for k in ("sku_id", "warehouse_id", "available_delta", "event_time", "event_id")}), st.just(GOOD)), min_size=5, max_size=60))
+@given(
+    st.lists(
+        st.one_of(
+            st.fixed_dictionaries(
+                {},
+                optional={k: values for k in ("sku_id", "warehouse_id", "available_delta", "event_time", "event_id")},
+            ),
+            st.just(GOOD),
+        ),
+        min_size=5,
+        max_size=60,
+    )
+)
 def test_vectorised_path_equals_reference(records: list[dict[str, object]]) -> None:
     """The Arrow fast path (with bisection) must decide exactly like record()."""
     dec = DeltaDecoder()

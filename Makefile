@@ -1,0 +1,43 @@
+# inventory360 — one command to install, one to run the main job, one to test.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: install demo test test-fast lint bench services-up services-down clean
+
+install: $(STAMP)  ## venv + package (editable) + dev tools + the native decoder (Rust, via maturin)
+
+$(STAMP): pyproject.toml native/Cargo.toml native/pyproject.toml $(wildcard native/src/*.rs)
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q ./native
+	touch $(STAMP)
+
+demo: install  ## generate traffic, replay it into a lake, print the first snapshot rows
+	$(BIN)/inv360 generate --out out/demo-data --skus 2000 --warehouses 8 --events 300000 --invalid-rate 0.001
+	$(BIN)/inv360 replay --lake out/demo-lake --deltas out/demo-data/deltas.jsonl --orders out/demo-data/orders.jsonl
+	$(BIN)/inv360 snapshot --lake out/demo-lake | head -n 11
+
+test: install  ## every tier: unit, e2e (real subprocesses, kill -9), integration (real services)
+	$(BIN)/python -m pytest
+
+test-fast: install  ## unit tests only
+	$(BIN)/python -m pytest -m unit -q
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: install  ## throughput benchmark (not a test): events per CPU-second at 1M keys
+	$(BIN)/inv360 bench
+
+services-up:
+	services/svc up
+
+services-down:
+	services/svc down
+
+clean:
+	rm -rf out .cache/bench

@@ -1,0 +1,93 @@
+"""``inv360 bench``: throughput of JSON Lines → committed lake snapshot at steady state.
+
+Phase 1 (warm-up) loads one receipt per key, so the state holds every key
+(``skus × warehouses``, 1,000,000 by default). Phase 2 (measured) replays generated
+traffic on top of it. CPU time is the process's user+system time across all threads.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from inventory360.datagen import START_MS, GeneratorSpec, generate, iso_ms
+from inventory360.pipeline import Input, LakeLayout, Pipeline, StepStats
+
+
+@dataclass(slots=True)
+class BenchResult:
+    """Figures of one phase."""
+
+    phase: str
+    events: int
+    wall_s: float
+    cpu_s: float
+    batches: list[float]
+    keys: int
+
+    def line(self) -> str:
+        """One human-readable line."""
+        p50, p99 = (np.percentile(self.batches, q) * 1000 if self.batches else 0.0 for q in (50, 99))
+        return (
+            f"{self.phase:<9} {self.events:>10,} events  {self.wall_s:7.2f} s wall  {self.cpu_s:7.2f} s CPU  "
+            f"{self.events / self.cpu_s:>11,.0f} events/CPU-s  {self.events / self.wall_s:>11,.0f} events/s  "
+            f"batch p50 {p50:6.0f} ms p99 {p99:6.0f} ms  {len(self.batches)} batches  {self.keys:,} keys"
+        )
+
+
+def _stock_file(path: Path, skus: int, warehouses: int) -> None:
+    with path.open("wb") as f:
+        t = iso_ms(START_MS - 1000)
+        for s in range(skus):
+            sku = f"SKU-{s:07d}"
+            f.write(b"".join(orjson.dumps({"event_id": f"init-{s}-{w}", "sku_id": sku, "warehouse_id": f"WH-{w:03d}", "available_delta": 100, "event_time": t}) + b"\n" for w in range(warehouses)))
+
+
+def _phase(name: str, layout: LakeLayout, inputs: list[Input], batch_bytes: int) -> BenchResult:
+    lat: list[float] = []
+
+    def on_commit(s: StepStats) -> None:
+        lat.append(s.seconds)
+
+    pipe = Pipeline(layout, inputs, batch_bytes=batch_bytes, on_commit=[on_commit])
+    pipe.open()
+    c0, w0 = time.process_time(), time.perf_counter()
+    n = pipe.run()
+    res = BenchResult(name, n, time.perf_counter() - w0, time.process_time() - c0, lat, len(pipe.engine.keys))
+    pipe.close()
+    return res
+
+
+def run(work: Path, skus: int, warehouses: int, events: int, batch_mb: float, seed: int) -> list[BenchResult]:
+    """Generate (cached) data, then time the warm-up and the measured replay."""
+    from inventory360.cli.options import build_inputs
+
+    data = work / f"data-{skus}x{warehouses}-{events}-s{seed}"
+    if not (data / "orders.jsonl").exists():
+        print(f"generating {events:,} events into {data} (cached for later runs) …", flush=True)
+        generate(data, GeneratorSpec(skus=skus, warehouses=warehouses, events=events, seed=seed))
+        _stock_file(data / "stock.jsonl", skus, warehouses)
+    lake = work / "lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    layout = LakeLayout(lake)
+    batch = int(batch_mb * (1 << 20))
+    warm = _phase("warm-up", layout, build_inputs([data / "stock.jsonl"], []), batch)
+    measured = _phase("measured", layout, build_inputs([data / "deltas.jsonl"], [data / "orders.jsonl"]), batch)
+    return [warm, measured]
+
+
+def main(work: Path = Path(".cache/bench"), skus: int = 50_000, warehouses: int = 20, events: int = 2_000_000, batch_mb: float = 64.0, seed: int = 1) -> None:
+    """Print the benchmark table."""
+    from inventory360.sources import native
+
+    results = run(work, skus, warehouses, events, batch_mb, seed)
+    print(f"decoder: {'native (Rust)' if native.available() else 'Python reference'}; batch {batch_mb} MiB per source")
+    for r in results:
+        print(r.line())
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")
