@@ -20,8 +20,9 @@ demo: install  ## generate traffic, replay it into a lake, print the first snaps
 	$(BIN)/inv360 replay --lake out/demo-lake --deltas out/demo-data/deltas.jsonl --orders out/demo-data/orders.jsonl
 	$(BIN)/inv360 snapshot --lake out/demo-lake | head -n 11
 
-test: install  ## every tier: unit, e2e (real subprocesses, kill -9), integration (real services)
-	$(BIN)/python -m pytest
+test: install  ## every tier: unit, e2e (real subprocesses, kill -9), integration (real services, started here)
+	services/svc up
+	$(BIN)/python -m pytest; rc=$$?; services/svc down; exit $$rc
 
 test-fast: install  ## unit tests only
 	$(BIN)/python -m pytest -m unit -q

@@ -87,9 +87,7 @@ def test_kafka_topics_exist(admin: AdminClient) -> None:
 def scratch_topic(admin: AdminClient) -> Iterator[str]:
     """A throw-away topic, so the round trip leaves the pipeline's topics untouched."""
     name = f"inv360_it_{uuid.uuid4().hex[:12]}"
-    for fut in admin.create_topics(
-        [NewTopic(name, num_partitions=1, replication_factor=1)]
-    ).values():
+    for fut in admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)]).values():
         fut.result(timeout=30)
     try:
         yield name
@@ -160,26 +158,19 @@ def shop_db() -> Iterator[pymysql.connections.Connection]:
 
 def test_mariadb_binlog_configured_for_cdc(shop_db: pymysql.connections.Connection) -> None:
     with shop_db.cursor() as cur:
-        cur.execute(
-            "SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_row_metadata,"
-            " @@bind_address"
-        )
+        cur.execute("SELECT @@log_bin, @@binlog_format, @@binlog_row_image, @@binlog_row_metadata, @@bind_address")
         assert cur.fetchone() == (1, "ROW", "FULL", "FULL", "127.0.0.1")
 
 
 def test_connector_running() -> None:
     require("connect")
-    status = httpx.get(
-        f"http://{HOST}:{PORTS['connect']}/connectors/{CONNECTOR}/status", timeout=10
-    ).json()
+    status = httpx.get(f"http://{HOST}:{PORTS['connect']}/connectors/{CONNECTOR}/status", timeout=10).json()
     assert status["connector"]["state"] == "RUNNING", status
     assert [t["state"] for t in status["tasks"]] == ["RUNNING"], status
 
 
 def _orders_cdc_consumer_at_end() -> Consumer:
-    consumer = Consumer(
-        {"bootstrap.servers": KAFKA, "group.id": f"it-{uuid.uuid4()}", "enable.auto.commit": False}
-    )
+    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"it-{uuid.uuid4()}", "enable.auto.commit": False})
     parts = consumer.list_topics("orders_cdc", timeout=10).topics["orders_cdc"].partitions
     tps = []
     for p in parts:
@@ -189,9 +180,7 @@ def _orders_cdc_consumer_at_end() -> Consumer:
     return consumer
 
 
-def _records_for(
-    consumer: Consumer, key: dict[str, int], count: int, timeout: float = 30
-) -> list[Message]:
+def _records_for(consumer: Consumer, key: dict[str, int], count: int, timeout: float = 30) -> list[Message]:
     want = json.dumps(key, separators=(",", ":")).encode()
     found: list[Message] = []
     deadline = time.monotonic() + timeout
@@ -236,8 +225,7 @@ def test_mariadb_change_arrives_as_debezium_envelope(
         assert env["before"] is None
         after = env["after"]
         assert {
-            k: after[k]
-            for k in ("order_id", "line_no", "sku_id", "warehouse_selection", "quantity", "status")
+            k: after[k] for k in ("order_id", "line_no", "sku_id", "warehouse_selection", "quantity", "status")
         } == {
             "order_id": order_id,
             "line_no": 1,
@@ -247,16 +235,10 @@ def test_mariadb_change_arrives_as_debezium_envelope(
             "status": "NEW",
         }
         # TIMESTAMP(3) arrives as an ISO-8601 UTC string with millisecond precision
-        assert isinstance(after["updated_at"], str) and after["updated_at"].endswith("Z"), after[
-            "updated_at"
-        ]
+        assert isinstance(after["updated_at"], str) and after["updated_at"].endswith("Z"), after["updated_at"]
         src = env["source"]
         assert src["db"] == "shop" and src["table"] == "order_lines"
-        assert (
-            isinstance(src["file"], str)
-            and isinstance(src["pos"], int)
-            and isinstance(src["row"], int)
-        )
+        assert isinstance(src["file"], str) and isinstance(src["pos"], int) and isinstance(src["row"], int)
         assert isinstance(env["ts_ms"], int)
 
         with shop_db.cursor() as cur:
@@ -266,9 +248,7 @@ def test_mariadb_change_arrives_as_debezium_envelope(
             )
             cur.execute("DELETE FROM order_lines WHERE order_id = %s", (order_id,))
         later = _records_for(consumer, key, 3)
-        assert len(later) == 3, (
-            f"expected update, delete and tombstone records, got {len(later)} within 30 s"
-        )
+        assert len(later) == 3, f"expected update, delete and tombstone records, got {len(later)} within 30 s"
         updated, deleted, tombstone = later
         upd = _envelope(updated)
         assert upd["op"] == "u"
@@ -276,14 +256,10 @@ def test_mariadb_change_arrives_as_debezium_envelope(
         assert upd["after"]["status"] == "ALLOCATED"
         dele = _envelope(deleted)
         assert dele["op"] == "d" and dele["after"] is None and dele["before"]["quantity"] == 2
-        assert tombstone.value() is None, (
-            "tombstones.on.delete (default true) should follow a delete"
-        )
+        assert tombstone.value() is None, "tombstones.on.delete (default true) should follow a delete"
         # the saved test vectors have the same shape as what arrives live
         for op, live in (("c", env), ("u", upd), ("d", dele)):
-            sample = json.loads(
-                (REPO / "services" / "samples" / f"orders_cdc_{op}.json").read_text()
-            )
+            sample = json.loads((REPO / "services" / "samples" / f"orders_cdc_{op}.json").read_text())
             assert set(sample) == set(live) and set(sample["source"]) == set(live["source"]), op
     finally:
         consumer.close()
@@ -294,17 +270,11 @@ def test_mariadb_change_arrives_as_debezium_envelope(
 # ------------------------------------------------------------------------- cassandra
 def test_cassandra_insert_select_round_trip() -> None:
     require("cassandra")
-    profile = ExecutionProfile(
-        load_balancing_policy=WhiteListRoundRobinPolicy([HOST]), request_timeout=30
-    )
-    cluster = Cluster(
-        [HOST], port=PORTS["cassandra"], execution_profiles={EXEC_PROFILE_DEFAULT: profile}
-    )
+    profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([HOST]), request_timeout=30)
+    cluster = Cluster([HOST], port=PORTS["cassandra"], execution_profiles={EXEC_PROFILE_DEFAULT: profile})
     try:
         session = cluster.connect("supply")
-        assert (
-            session.execute("SELECT release_version FROM system.local").one()[0].startswith("5.0")
-        )
+        assert session.execute("SELECT release_version FROM system.local").one()[0].startswith("5.0")
         sku = f"it-{uuid.uuid4()}"
         now_ms = int(time.time() * 1000)
         insert = session.prepare(
@@ -316,15 +286,11 @@ def test_cassandra_insert_select_round_trip() -> None:
         session.execute(insert, (sku, "WH-1", 10, 3, 7, ts, 42))
         session.execute(insert, (sku, "WH-2", 5, 0, 5, ts, 43))
         rows = list(session.execute("SELECT * FROM inventory_projection WHERE sku_id = %s", (sku,)))
-        assert [
-            (r.warehouse_id, r.available_qty, r.reserved_qty, r.atp_qty, r.commit_id) for r in rows
-        ] == [
+        assert [(r.warehouse_id, r.available_qty, r.reserved_qty, r.atp_qty, r.commit_id) for r in rows] == [
             ("WH-1", 10, 3, 7, 42),
             ("WH-2", 5, 0, 5, 43),
         ]
-        assert rows[0].updated_at.replace(tzinfo=dt.UTC).timestamp() == pytest.approx(
-            now_ms / 1000, abs=0.001
-        )
+        assert rows[0].updated_at.replace(tzinfo=dt.UTC).timestamp() == pytest.approx(now_ms / 1000, abs=0.001)
         session.execute("DELETE FROM inventory_projection WHERE sku_id = %s", (sku,))
     finally:
         cluster.shutdown()
@@ -343,17 +309,25 @@ def test_prometheus_ready_with_rules_and_alertmanager() -> None:
         "DeadLettersIncreasing",
         "KeysBelowSafetyStock",
     } <= names
-    targets = httpx.get(f"{base}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
-    assert any(t["scrapeUrl"] == f"http://{HOST}:{ENGINE_METRICS_PORT}/metrics" for t in targets), (
-        targets
-    )
+    # service discovery publishes targets and alertmanagers a few seconds after start
+    engine_url = f"http://{HOST}:{ENGINE_METRICS_PORT}/metrics"
+    alerts_url = f"http://{HOST}:{PORTS['alertmanager']}/api/v2/alerts"
+    deadline = time.monotonic() + 20
+    while True:
+        targets = httpx.get(f"{base}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+        ams = httpx.get(f"{base}/api/v1/alertmanagers", timeout=10).json()["data"]
+        found_target = any(t["scrapeUrl"] == engine_url for t in targets)
+        found_am = any(a["url"] == alerts_url for a in ams["activeAlertmanagers"])
+        if (found_target and found_am) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert found_target, targets
+    assert found_am, ams
 
 
 def test_alertmanager_ready() -> None:
     require("alertmanager")
-    assert (
-        httpx.get(f"http://{HOST}:{PORTS['alertmanager']}/-/ready", timeout=10).status_code == 200
-    )
+    assert httpx.get(f"http://{HOST}:{PORTS['alertmanager']}/-/ready", timeout=10).status_code == 200
 
 
 def _promtool() -> str:
@@ -389,7 +363,7 @@ def test_promtool_rule_unit_tests() -> None:
 class _FakeEngine(BaseHTTPRequestHandler):
     """Stands in for the engine: serves /metrics and receives Alertmanager's webhook."""
 
-    metrics = b"# TYPE inv360_keys_below_safety_stock gauge\ninv360_keys_below_safety_stock 3\n"
+    metrics = b""
     received: ClassVar[list[dict[str, Any]]] = []
 
     def do_GET(self) -> None:
@@ -414,6 +388,13 @@ def test_alert_reaches_engine_webhook() -> None:
     """Prometheus scrapes :8360, fires KeysBelowSafetyStock, Alertmanager posts to :8361."""
     require("prometheus")
     require("alertmanager")
+    _FakeEngine.received.clear()
+    # a label unique to this run: Alertmanager keeps a notification log across restarts and
+    # would not notify an identical alert again within repeat_interval
+    run = uuid.uuid4().hex[:12]
+    _FakeEngine.metrics = (
+        f'# TYPE inv360_keys_below_safety_stock gauge\ninv360_keys_below_safety_stock{{it_run="{run}"}} 3\n'
+    ).encode()
     servers = []
     for port in (ENGINE_METRICS_PORT, ENGINE_WEBHOOK_PORT):
         try:
@@ -421,13 +402,9 @@ def test_alert_reaches_engine_webhook() -> None:
         except OSError as exc:
             for s in servers:
                 s.server_close()
-            pytest.skip(
-                f"port {port} is taken ({exc}): is the inventory360 engine running?"
-                " Stop it to run this test."
-            )
+            pytest.skip(f"port {port} is taken ({exc}): is the inventory360 engine running? Stop it to run this test.")
     for s in servers:
         threading.Thread(target=s.serve_forever, daemon=True).start()
-    _FakeEngine.received.clear()
     try:
         deadline = time.monotonic() + 45
         firing: list[dict[str, Any]] = []
@@ -436,7 +413,9 @@ def test_alert_reaches_engine_webhook() -> None:
                 a
                 for n in list(_FakeEngine.received)
                 for a in n["alerts"]
-                if a["labels"]["alertname"] == "KeysBelowSafetyStock" and a["status"] == "firing"
+                if a["labels"]["alertname"] == "KeysBelowSafetyStock"
+                and a["labels"].get("it_run") == run
+                and a["status"] == "firing"
             ]
             time.sleep(0.2)
         assert firing, "no KeysBelowSafetyStock notification reached the webhook within 45 s"
