@@ -16,7 +16,7 @@ import orjson
 
 from inventory360.records import ORDER_SCHEMA, WHITESPACE
 from inventory360.sources.base import RecordDecoder, Row
-from inventory360.sources.deltas import InvalidRecord, is_int, text_field, time_value_ms
+from inventory360.sources.deltas import I64_MAX, InvalidRecord, is_int, text_field, time_value_ms
 
 OPS = frozenset({"c", "r", "u", "d"})
 _TRAILING_DIGITS = re.compile(r"(\d+)$")
@@ -45,7 +45,13 @@ def _position(source: Any) -> tuple[bool, int, int, int]:
     if not isinstance(file, str) or not file or not isinstance(pos, int) or not is_int(pos):
         return False, 0, 0, 0
     digits = _TRAILING_DIGITS.search(file)
-    return True, int(digits.group(1)) if digits else 0, pos, int(row) if is_int(row) else 0
+    number = 0
+    if digits:
+        text = digits.group(1).lstrip("0")
+        if len(text) > 19 or (text and int(text) > I64_MAX):
+            return False, 0, 0, 0  # a file number beyond int64 is no usable position
+        number = int(text or "0")
+    return True, number, pos, int(row) if is_int(row) else 0
 
 
 def _optional_text(image: dict[str, Any], name: str) -> str | None:
@@ -71,7 +77,7 @@ def order_record(envelope: Any) -> Row | None:
     op = envelope.get("op")
     if op is None:
         raise InvalidRecord("op: missing")
-    if op not in OPS:
+    if not isinstance(op, str) or op not in OPS:
         raise InvalidRecord("op: unknown")
     side = "before" if op == "d" else "after"
     image = envelope.get(side)

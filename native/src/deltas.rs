@@ -1,0 +1,123 @@
+//! `DeltaDecoder.record` / `_delta_record` (src/inventory360/sources/deltas.py).
+
+use crate::batch::{reasons, run, text_field, time_value_ms, Batch, Outcome};
+use crate::columns::{I64Col, StrCol};
+use crate::json::{with_key, Bad, Val, P, R};
+use crate::text::strip;
+
+pub struct DeltaCols {
+    pub line: I64Col,
+    pub sku_id: StrCol,
+    pub warehouse_id: StrCol,
+    pub available_delta: I64Col,
+    pub event_time: I64Col,
+    pub event_id: StrCol,
+}
+
+#[derive(Default)]
+struct Fields<'a> {
+    sku: Val<'a>,
+    wh: Val<'a>,
+    delta: Val<'a>,
+    time: Val<'a>,
+    event_id: Val<'a>,
+}
+
+/// Parses the whole line; returns the top-level value (Obj for an object) and the fields.
+fn parse(line: &[u8]) -> R<(Val<'_>, Fields<'_>)> {
+    let mut p = P::new(line);
+    p.ws();
+    let mut f = Fields::default();
+    let top = if p.peek() == b'{' {
+        p.object(1, |p, k, d| {
+            let slot = with_key(k, |kb| match kb {
+                b"sku_id" => 0,
+                b"warehouse_id" => 1,
+                b"available_delta" => 2,
+                b"event_time" => 3,
+                b"event_id" => 4,
+                _ => 5,
+            });
+            let v = p.value(d)?;
+            match slot {
+                0 => f.sku = v,
+                1 => f.wh = v,
+                2 => f.delta = v,
+                3 => f.time = v,
+                4 => f.event_id = v,
+                _ => {}
+            }
+            Ok(())
+        })?;
+        Val::Obj
+    } else {
+        p.value(0)?
+    };
+    if !p.at_end() {
+        return Err(Bad);
+    }
+    Ok((top, f))
+}
+
+const SKU: (&str, &str, &str) = reasons!("sku_id", "not a string");
+const WH: (&str, &str, &str) = reasons!("warehouse_id", "not a string");
+
+fn line(line: &[u8], idx: i64, c: &mut DeltaCols, sc: &mut [Vec<u8>; 4]) -> Outcome {
+    let Ok((top, f)) = parse(line) else {
+        return Outcome::Err("invalid JSON");
+    };
+    if !matches!(top, Val::Obj) {
+        return Outcome::Err("not a JSON object");
+    }
+    let [s0, s1, s2, s3] = sc;
+    let sku = match text_field(f.sku, s0, &SKU) {
+        Ok(s) => s,
+        Err(r) => return Outcome::Err(r),
+    };
+    let wh = match text_field(f.wh, s1, &WH) {
+        Ok(s) => s,
+        Err(r) => return Outcome::Err(r),
+    };
+    let delta = match f.delta {
+        Val::Absent | Val::Null => return Outcome::Err("available_delta: missing"),
+        Val::Int(v) => v,
+        _ => return Outcome::Err("available_delta: not an integer"),
+    };
+    if f.time.is_none() {
+        return Outcome::Err("event_time: missing");
+    }
+    let Some(event_time) = time_value_ms(f.time, s2) else {
+        return Outcome::Err("event_time: not a valid time");
+    };
+    let event_id = match f.event_id {
+        Val::Absent | Val::Null => None,
+        Val::Str(s) => {
+            let t = crate::batch::str_of(s, s3);
+            (!strip(t).is_empty()).then_some(t)
+        }
+        _ => return Outcome::Err("event_id: not a string"),
+    };
+    c.line.push(idx);
+    c.sku_id.push(sku.as_bytes());
+    c.warehouse_id.push(wh.as_bytes());
+    c.available_delta.push(delta);
+    c.event_time.push(event_time);
+    c.event_id.push_opt(event_id.map(str::as_bytes));
+    Outcome::Row
+}
+
+/// Decodes a buffer of delta lines (never asks for the fallback).
+pub fn decode(buf: &[u8]) -> Option<Batch<DeltaCols>> {
+    let n = memchr::memchr_iter(b'\n', buf).count();
+    let text_guess = n * 12;
+    let cols = DeltaCols {
+        line: I64Col::with_capacity(n),
+        sku_id: StrCol::with_capacity(n, text_guess),
+        warehouse_id: StrCol::with_capacity(n, n * 4),
+        available_delta: I64Col::with_capacity(n),
+        event_time: I64Col::with_capacity(n),
+        event_id: StrCol::with_capacity(n, n * 36),
+    };
+    let mut sc: [Vec<u8>; 4] = Default::default();
+    run(buf, cols, |l, i, c| line(l, i, c, &mut sc))
+}

@@ -1,0 +1,213 @@
+//! `inventory360_native`: native decoders for inventory deltas and Debezium order lines.
+//!
+//! Each `decode_*` function takes the bytes of complete, newline-terminated lines and
+//! returns, without creating a Python object per row:
+//!
+//! `(n_rows, columns, errors, skipped)` where `columns` lists the schema's columns in
+//! order, each as `("i64", values, validity, null_count)`, `("str", offsets, data,
+//! validity, null_count)` or `("bool", bits, validity, null_count)`; buffers are
+//! [`Buffer`] objects (buffer protocol: int64 values, int32 offsets, UTF-8 data, LSB
+//! bitmaps) and `validity` is None when the column has no nulls; `errors` is a list of
+//! `(line_index, reason)` and `skipped` counts blank lines and tombstones.
+//!
+//! They return None when a line makes the Python reference raise (Debezium only: an
+//! unhashable `op`, or a binlog file number beyond int64): the caller then lets the
+//! reference decode the buffer so that it raises exactly as it does.
+
+mod batch;
+mod columns;
+mod deltas;
+mod json;
+mod orders;
+mod text;
+mod unicode_tables;
+
+use std::ffi::{c_int, c_void};
+
+use pyo3::exceptions::{PyBufferError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+
+use batch::Batch;
+use columns::{Bitmap, I64Col, StrCol};
+
+enum Data {
+    U8(Vec<u8>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+}
+
+/// A read-only, zero-copy view of a column buffer built by the decoder.
+#[pyclass(frozen, module = "inventory360_native")]
+pub struct Buffer {
+    data: Data,
+}
+
+impl Buffer {
+    fn bytes(&self) -> (*const u8, usize) {
+        match &self.data {
+            Data::U8(v) => (v.as_ptr(), v.len()),
+            Data::I32(v) => (v.as_ptr().cast(), v.len() * 4),
+            Data::I64(v) => (v.as_ptr().cast(), v.len() * 8),
+        }
+    }
+}
+
+#[pymethods]
+impl Buffer {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        if (flags & ffi::PyBUF_WRITABLE) == ffi::PyBUF_WRITABLE {
+            return Err(PyBufferError::new_err("Buffer is read-only"));
+        }
+        let (ptr, len) = slf.get().bytes();
+        // SAFETY: `view` comes from the interpreter; the data lives as long as `slf`,
+        // which PyBuffer_FillInfo keeps alive through `view.obj`.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(view, slf.as_ptr(), ptr as *mut c_void, len as isize, 1, flags)
+        };
+        if rc != 0 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    fn __len__(&self) -> usize {
+        self.bytes().1
+    }
+}
+
+fn buffer(py: Python<'_>, data: Data) -> PyResult<Bound<'_, Buffer>> {
+    Bound::new(py, Buffer { data })
+}
+
+fn validity<'py>(py: Python<'py>, bm: Bitmap) -> PyResult<(Option<Bound<'py, Buffer>>, usize)> {
+    if bm.unset == 0 {
+        return Ok((None, 0));
+    }
+    Ok((Some(buffer(py, Data::U8(bm.bits))?), bm.unset))
+}
+
+fn i64_col<'py>(py: Python<'py>, c: I64Col) -> PyResult<Bound<'py, PyTuple>> {
+    let (valid, nulls) = validity(py, c.valid)?;
+    ("i64", buffer(py, Data::I64(c.values))?, valid, nulls).into_pyobject(py)
+}
+
+fn str_col<'py>(py: Python<'py>, c: StrCol) -> PyResult<Bound<'py, PyTuple>> {
+    if c.overflowed() {
+        return Err(PyValueError::new_err("more than 2 GiB of text in one column"));
+    }
+    let (valid, nulls) = validity(py, c.valid)?;
+    ("str", buffer(py, Data::I32(c.offsets))?, buffer(py, Data::U8(c.data))?, valid, nulls)
+        .into_pyobject(py)
+}
+
+fn bool_col<'py>(py: Python<'py>, c: Bitmap) -> PyResult<Bound<'py, PyTuple>> {
+    ("bool", buffer(py, Data::U8(c.bits))?, py.None(), 0usize).into_pyobject(py)
+}
+
+fn finish<'py, C>(
+    py: Python<'py>,
+    b: Batch<C>,
+    columns: impl FnOnce(C) -> PyResult<Vec<Bound<'py, PyTuple>>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let mut reasons: Vec<(&'static str, Bound<'py, PyString>)> = Vec::new();
+    let errors = PyList::empty(py);
+    for (line, reason) in b.errors {
+        let text = match reasons.iter().find(|(r, _)| std::ptr::eq(*r, reason) || *r == reason) {
+            Some((_, s)) => s.clone(),
+            None => {
+                let s = PyString::new(py, reason);
+                reasons.push((reason, s.clone()));
+                s
+            }
+        };
+        errors.append((line, text))?;
+    }
+    let cols = PyList::new(py, columns(b.cols)?)?;
+    (b.rows, cols, errors, b.skipped).into_pyobject(py)
+}
+
+/// Decode inventory-delta lines (see the module docs for the result).
+#[pyfunction]
+fn decode_deltas<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Some(b) = py.detach(|| deltas::decode(buf)) else {
+        return Ok(None);
+    };
+    finish(py, b, |c| {
+        Ok(vec![
+            i64_col(py, c.line)?,
+            str_col(py, c.sku_id)?,
+            str_col(py, c.warehouse_id)?,
+            i64_col(py, c.available_delta)?,
+            i64_col(py, c.event_time)?,
+            str_col(py, c.event_id)?,
+        ])
+    })
+    .map(Some)
+}
+
+/// Decode Debezium order-line values (see the module docs for the result).
+#[pyfunction]
+fn decode_orders<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Some(b) = py.detach(|| orders::decode(buf)) else {
+        return Ok(None);
+    };
+    finish(py, b, |c| {
+        Ok(vec![
+            i64_col(py, c.line)?,
+            str_col(py, c.op)?,
+            str_col(py, c.order_id)?,
+            str_col(py, c.line_no)?,
+            str_col(py, c.sku_id)?,
+            str_col(py, c.warehouse_id)?,
+            i64_col(py, c.quantity)?,
+            str_col(py, c.status)?,
+            i64_col(py, c.change_time)?,
+            bool_col(py, c.has_pos)?,
+            i64_col(py, c.pos_file)?,
+            i64_col(py, c.pos)?,
+            i64_col(py, c.pos_row)?,
+            str_col(py, c.before_sku_id)?,
+            str_col(py, c.before_warehouse_id)?,
+        ])
+    })
+    .map(Some)
+}
+
+/// `timestamps.parse_iso_ms` (no range check), for tests.
+#[pyfunction]
+fn parse_iso_ms(text: &str) -> Option<i64> {
+    text::parse_iso_ms(text)
+}
+
+/// Python's `str.upper()` as the decoder applies it to `status`, for tests.
+#[pyfunction]
+fn upper(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    text::upper_into(text, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `str.strip(WHITESPACE)`, for tests.
+#[pyfunction]
+fn strip(text: &str) -> &str {
+    text::strip(text)
+}
+
+#[pymodule]
+fn inventory360_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Buffer>()?;
+    m.add_function(wrap_pyfunction!(decode_deltas, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_orders, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_iso_ms, m)?)?;
+    m.add_function(wrap_pyfunction!(upper, m)?)?;
+    m.add_function(wrap_pyfunction!(strip, m)?)?;
+    m.add("UNICODE_VERSION", unicode_tables::UNICODE_VERSION)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,437 @@
+//! `DebeziumOrderDecoder.record` / `order_record` (src/inventory360/sources/debezium.py).
+
+use crate::batch::{reasons, run, str_of, text_field, time_value_ms, Batch, Outcome};
+use crate::columns::{push_int, Bitmap, I64Col, StrCol};
+use crate::json::{with_key, Bad, Val, P, R};
+use crate::text::{digit, in_range, int_time_ms, strip, upper_into};
+
+pub struct OrderCols {
+    pub line: I64Col,
+    pub op: StrCol,
+    pub order_id: StrCol,
+    pub line_no: StrCol,
+    pub sku_id: StrCol,
+    pub warehouse_id: StrCol,
+    pub quantity: I64Col,
+    pub status: StrCol,
+    pub change_time: I64Col,
+    pub has_pos: Bitmap,
+    pub pos_file: I64Col,
+    pub pos: I64Col,
+    pub pos_row: I64Col,
+    pub before_sku_id: StrCol,
+    pub before_warehouse_id: StrCol,
+}
+
+/// A before/after row image: only the columns the decoder reads.
+#[derive(Default, Clone, Copy)]
+struct Image<'a> {
+    order_id: Val<'a>,
+    line_no: Val<'a>,
+    sku_id: Val<'a>,
+    warehouse_selection: Val<'a>,
+    quantity: Val<'a>,
+    status: Val<'a>,
+    updated_at: Val<'a>,
+}
+
+/// The `source` block: binlog position.
+#[derive(Default, Clone, Copy)]
+struct Source<'a> {
+    file: Val<'a>,
+    pos: Val<'a>,
+    row: Val<'a>,
+}
+
+/// One envelope level (the value itself, or its `payload`).
+#[derive(Default)]
+struct Env<'a> {
+    op: Val<'a>,
+    before: Val<'a>,
+    after: Val<'a>,
+    ts_ms: Val<'a>,
+    source: Val<'a>,
+    before_img: Image<'a>,
+    after_img: Image<'a>,
+    src: Source<'a>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Op,
+    Before,
+    After,
+    TsMs,
+    Source,
+    Payload,
+    Other,
+}
+
+#[inline]
+fn env_key(k: &[u8]) -> Key {
+    match k {
+        b"op" => Key::Op,
+        b"before" => Key::Before,
+        b"after" => Key::After,
+        b"ts_ms" => Key::TsMs,
+        b"source" => Key::Source,
+        b"payload" => Key::Payload,
+        _ => Key::Other,
+    }
+}
+
+fn image<'a>(p: &mut P<'a>, depth: u32, img: &mut Image<'a>) -> R<()> {
+    *img = Image::default();
+    p.object(depth, |p, k, d| {
+        let slot = with_key(k, |kb| match kb {
+            b"order_id" => 0,
+            b"line_no" => 1,
+            b"sku_id" => 2,
+            b"warehouse_selection" => 3,
+            b"quantity" => 4,
+            b"status" => 5,
+            b"updated_at" => 6,
+            _ => 7,
+        });
+        let v = p.value(d)?;
+        match slot {
+            0 => img.order_id = v,
+            1 => img.line_no = v,
+            2 => img.sku_id = v,
+            3 => img.warehouse_selection = v,
+            4 => img.quantity = v,
+            5 => img.status = v,
+            6 => img.updated_at = v,
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+fn source<'a>(p: &mut P<'a>, depth: u32, src: &mut Source<'a>) -> R<()> {
+    *src = Source::default();
+    p.object(depth, |p, k, d| {
+        let slot = with_key(k, |kb| match kb {
+            b"file" => 0,
+            b"pos" => 1,
+            b"row" => 2,
+            _ => 3,
+        });
+        let v = p.value(d)?;
+        match slot {
+            0 => src.file = v,
+            1 => src.pos = v,
+            2 => src.row = v,
+            _ => {}
+        }
+        Ok(())
+    })
+}
+
+/// Reads the value of an envelope key (`Payload` is handled by the caller, or ignored).
+#[inline]
+fn env_field<'a>(p: &mut P<'a>, key: Key, d: u32, env: &mut Env<'a>) -> R<()> {
+    match key {
+        Key::Op => env.op = p.value(d)?,
+        Key::TsMs => env.ts_ms = p.value(d)?,
+        Key::Before | Key::After | Key::Source if p.peek() == b'{' => {
+            match key {
+                Key::Before => image(p, d + 1, &mut env.before_img)?,
+                Key::After => image(p, d + 1, &mut env.after_img)?,
+                _ => source(p, d + 1, &mut env.src)?,
+            }
+            *slot(env, key) = Val::Obj;
+        }
+        Key::Before | Key::After | Key::Source => *slot(env, key) = p.value(d)?,
+        Key::Payload | Key::Other => {
+            p.value(d)?;
+        }
+    }
+    Ok(())
+}
+
+#[inline]
+fn slot<'e, 'a>(env: &'e mut Env<'a>, key: Key) -> &'e mut Val<'a> {
+    match key {
+        Key::Before => &mut env.before,
+        Key::After => &mut env.after,
+        _ => &mut env.source,
+    }
+}
+
+struct Parsed<'a> {
+    top: Val<'a>,
+    env: Env<'a>,
+    payload: Val<'a>,
+    inner: Env<'a>,
+}
+
+fn parse(line: &[u8]) -> R<Parsed<'_>> {
+    let mut p = P::new(line);
+    p.ws();
+    let mut env = Env::default();
+    let mut payload = Val::Absent;
+    let mut inner = Env::default();
+    let top = if p.peek() == b'{' {
+        p.object(1, |p, k, d| {
+            let key = with_key(k, env_key);
+            if key != Key::Payload {
+                return env_field(p, key, d, &mut env);
+            }
+            if p.peek() == b'{' {
+                inner = Env::default();
+                p.object(d + 1, |p, k, d2| env_field(p, with_key(k, env_key), d2, &mut inner))?;
+                payload = Val::Obj;
+            } else {
+                payload = p.value(d)?;
+            }
+            Ok(())
+        })?;
+        Val::Obj
+    } else {
+        p.value(0)?
+    };
+    if !p.at_end() {
+        return Err(Bad);
+    }
+    Ok(Parsed { top, env, payload, inner })
+}
+
+/// An identity value: trimmed text or an integer (`str(int)`).
+enum Ident<'s> {
+    Text(&'s str),
+    Int(i64),
+}
+
+impl Ident<'_> {
+    #[inline]
+    fn push(&self, col: &mut StrCol) {
+        match self {
+            Ident::Text(s) => col.push(s.as_bytes()),
+            Ident::Int(v) => col.push_with(|out| push_int(out, *v)),
+        }
+    }
+}
+
+/// `debezium._ident`.
+#[inline]
+fn ident<'s>(
+    v: Val<'s>,
+    sc: &'s mut Vec<u8>,
+    default: Option<&'static str>,
+    reasons: &(&'static str, &'static str, &'static str),
+) -> Result<Ident<'s>, &'static str> {
+    match v {
+        Val::Absent | Val::Null => default.map(Ident::Text).ok_or(reasons.0),
+        Val::Int(i) => Ok(Ident::Int(i)),
+        Val::Str(s) => {
+            let t = strip(str_of(s, sc));
+            if t.is_empty() {
+                Err(reasons.2)
+            } else {
+                Ok(Ident::Text(t))
+            }
+        }
+        _ => Err(reasons.1),
+    }
+}
+
+/// `debezium._optional_text`.
+#[inline]
+fn optional_text<'s>(v: Val<'s>, sc: &'s mut Vec<u8>) -> Option<&'s str> {
+    match v {
+        Val::Str(s) => {
+            let t = strip(str_of(s, sc));
+            (!t.is_empty()).then_some(t)
+        }
+        _ => None,
+    }
+}
+
+/// Python `int()` refuses more digits than `sys.get_int_max_str_digits()` (640 at the
+/// least); past this many digits the reference decides (and raises).
+const MAX_FILE_DIGITS: usize = 640;
+
+/// `debezium._position`; Err(()) when the reference would raise (file number ≥ 2^63).
+fn position(env: &Env<'_>, sc: &mut Vec<u8>) -> Result<(bool, i64, i64, i64), ()> {
+    if !matches!(env.source, Val::Obj) {
+        return Ok((false, 0, 0, 0));
+    }
+    let src = env.src;
+    let (Val::Str(file), Val::Int(pos)) = (src.file, src.pos) else {
+        return Ok((false, 0, 0, 0));
+    };
+    if file.raw.is_empty() {
+        return Ok((false, 0, 0, 0));
+    }
+    let file = str_of(file, sc);
+    // `(\d+)$` with re.search: the longest run of digits before the end or a final "\n".
+    let body = file.strip_suffix('\n').unwrap_or(file);
+    let mut start = body.len();
+    let mut count = 0;
+    for (i, c) in body.char_indices().rev() {
+        if digit(c).is_none() {
+            break;
+        }
+        start = i;
+        count += 1;
+    }
+    if count > MAX_FILE_DIGITS {
+        return Err(());
+    }
+    let mut file_no: i64 = 0;
+    for c in body[start..].chars() {
+        let d = digit(c).unwrap_or(0) as i64;
+        file_no = file_no.checked_mul(10).and_then(|v| v.checked_add(d)).ok_or(())?;
+    }
+    let row = if let Val::Int(r) = src.row { r } else { 0 };
+    Ok((true, file_no, pos, row))
+}
+
+const ORDER_ID: (&str, &str, &str) = reasons!("order_id", "not a string or integer");
+const LINE_NO: (&str, &str, &str) = reasons!("line_no", "not a string or integer");
+const SKU: (&str, &str, &str) = reasons!("sku_id", "not a string");
+const WH: (&str, &str, &str) = reasons!("warehouse_selection", "not a string");
+const STATUS: (&str, &str, &str) = reasons!("status", "not a string");
+
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(r) => return Outcome::Err(r),
+        }
+    };
+}
+
+fn line(line: &[u8], idx: i64, c: &mut OrderCols, sc: &mut [Vec<u8>; 8]) -> Outcome {
+    let Ok(parsed) = parse(line) else {
+        return Outcome::Err("invalid JSON");
+    };
+    match parsed.top {
+        Val::Null => return Outcome::Skip,
+        Val::Obj => {}
+        _ => return Outcome::Err("not a JSON object"),
+    }
+    let mut env = &parsed.env;
+    if !matches!(parsed.payload, Val::Absent) && matches!(parsed.env.op, Val::Absent) {
+        match parsed.payload {
+            Val::Null => return Outcome::Skip,
+            Val::Obj => env = &parsed.inner,
+            _ => return Outcome::Err("payload: not a JSON object"),
+        }
+    }
+    let [s_op, s_oid, s_lno, s_sku, s_wh, s_status, s_time, s_file] = sc;
+    let op: &'static str = match env.op {
+        Val::Absent | Val::Null => return Outcome::Err("op: missing"),
+        // `op not in OPS` raises TypeError (unhashable) in the reference.
+        Val::Obj | Val::Arr => return Outcome::Fallback,
+        Val::Str(s) => match str_of(s, s_op) {
+            "c" => "c",
+            "r" => "r",
+            "u" => "u",
+            "d" => "d",
+            _ => return Outcome::Err("op: unknown"),
+        },
+        _ => return Outcome::Err("op: unknown"),
+    };
+    let delete = op == "d";
+    let (img_val, img) = if delete { (env.before, &env.before_img) } else { (env.after, &env.after_img) };
+    match img_val {
+        Val::Obj => {}
+        Val::Absent | Val::Null => {
+            return Outcome::Err(if delete { "before: missing" } else { "after: missing" })
+        }
+        _ => {
+            return Outcome::Err(if delete {
+                "before: not a JSON object"
+            } else {
+                "after: not a JSON object"
+            })
+        }
+    }
+    let order_id = tri!(ident(img.order_id, s_oid, None, &ORDER_ID));
+    let line_no = tri!(ident(img.line_no, s_lno, Some("0"), &LINE_NO));
+    let mut change_time = None;
+    let (mut sku, mut wh, mut qty, mut status) = (None, None, None, None);
+    let (mut before_sku, mut before_wh) = (None, None);
+    if delete {
+        before_sku = optional_text(img.sku_id, s_sku);
+        before_wh = optional_text(img.warehouse_selection, s_wh);
+    } else {
+        sku = Some(tri!(text_field(img.sku_id, s_sku, &SKU)));
+        wh = Some(tri!(text_field(img.warehouse_selection, s_wh, &WH)));
+        qty = Some(match img.quantity {
+            Val::Absent | Val::Null => return Outcome::Err("quantity: missing"),
+            Val::Int(q) if q < 0 => return Outcome::Err("quantity: negative"),
+            Val::Int(q) => q,
+            _ => return Outcome::Err("quantity: not an integer"),
+        });
+        status = Some(tri!(text_field(img.status, s_status, &STATUS)));
+        if !img.updated_at.is_none() {
+            match time_value_ms(img.updated_at, s_time) {
+                Some(ms) => change_time = Some(ms),
+                None => return Outcome::Err("updated_at: not a valid time"),
+            }
+        }
+    }
+    match env.ts_ms {
+        Val::Absent | Val::Null => {}
+        Val::Int(ts) => {
+            let ms = int_time_ms(ts);
+            if !in_range(ms) {
+                return Outcome::Err("ts_ms: not a valid time");
+            }
+            change_time = change_time.or(Some(ms));
+        }
+        _ => return Outcome::Err("ts_ms: not an integer"),
+    }
+    let Some(change_time) = change_time else {
+        return Outcome::Err("ts_ms: missing");
+    };
+    let Ok((has_pos, pos_file, pos, pos_row)) = position(env, s_file) else {
+        return Outcome::Fallback;
+    };
+    c.line.push(idx);
+    c.op.push(op.as_bytes());
+    order_id.push(&mut c.order_id);
+    line_no.push(&mut c.line_no);
+    c.sku_id.push_opt(sku.map(str::as_bytes));
+    c.warehouse_id.push_opt(wh.map(str::as_bytes));
+    c.quantity.push_opt(qty);
+    match status {
+        Some(s) => c.status.push_with(|out| upper_into(s, out)),
+        None => c.status.push_opt(None),
+    }
+    c.change_time.push(change_time);
+    c.has_pos.push(has_pos);
+    c.pos_file.push(pos_file);
+    c.pos.push(pos);
+    c.pos_row.push(pos_row);
+    c.before_sku_id.push_opt(before_sku.map(str::as_bytes));
+    c.before_warehouse_id.push_opt(before_wh.map(str::as_bytes));
+    Outcome::Row
+}
+
+/// Decodes a buffer of Debezium values; None when the reference must decide (it raises).
+pub fn decode(buf: &[u8]) -> Option<Batch<OrderCols>> {
+    let n = memchr::memchr_iter(b'\n', buf).count();
+    let cols = OrderCols {
+        line: I64Col::with_capacity(n),
+        op: StrCol::with_capacity(n, n),
+        order_id: StrCol::with_capacity(n, n * 10),
+        line_no: StrCol::with_capacity(n, n * 2),
+        sku_id: StrCol::with_capacity(n, n * 12),
+        warehouse_id: StrCol::with_capacity(n, n * 4),
+        quantity: I64Col::with_capacity(n),
+        status: StrCol::with_capacity(n, n * 8),
+        change_time: I64Col::with_capacity(n),
+        has_pos: Bitmap::with_capacity(n),
+        pos_file: I64Col::with_capacity(n),
+        pos: I64Col::with_capacity(n),
+        pos_row: I64Col::with_capacity(n),
+        before_sku_id: StrCol::with_capacity(n, 0),
+        before_warehouse_id: StrCol::with_capacity(n, 0),
+    };
+    let mut sc: [Vec<u8>; 8] = Default::default();
+    run(buf, cols, |l, i, c| line(l, i, c, &mut sc))
+}

@@ -1,0 +1,163 @@
+"""Native (Rust) decoders: the reference decoders' exact results, many times faster.
+
+The extension module ``inventory360_native`` (crate ``native/``, ``pip install ./native``)
+parses whole buffers of lines with the GIL released and hands back Arrow column buffers;
+this module wraps them into :class:`~inventory360.records.Decoded` with exactly
+:data:`~inventory360.records.DELTA_SCHEMA` / :data:`~inventory360.records.ORDER_SCHEMA`.
+
+Contract: for any ``buf`` (complete lines, each ending in ``b"\\n"``; a trailing partial
+line is ignored), ``NativeDeltaDecoder().decode(buf)`` equals the per-record reference
+``DeltaDecoder.record`` applied line by line (same rows and values, same error line
+indexes and reason strings, same skipped count), and likewise for
+``NativeDebeziumOrderDecoder`` / ``DebeziumOrderDecoder.record``. Where the reference
+raises on a line (an unhashable ``op``; a binlog file number beyond int64) the native
+decoder hands the buffer to the reference, which raises the same exception.
+
+Set ``INV360_NATIVE=0`` to make :func:`available` false (the factories then return the
+pure-Python decoders).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from inventory360.records import DELTA_SCHEMA, ORDER_SCHEMA, Decoded
+from inventory360.sources.base import RecordDecoder
+from inventory360.sources.debezium import DebeziumOrderDecoder
+from inventory360.sources.deltas import DeltaDecoder
+
+#: Environment variable that disables the native decoders when set to ``"0"``.
+ENV_SWITCH = "INV360_NATIVE"
+
+#: Buffers larger than this are decoded in pieces (string offsets are int32).
+MAX_CHUNK = 256 << 20
+
+
+def _load() -> ModuleType | None:
+    try:
+        return importlib.import_module("inventory360_native")
+    except ImportError:
+        return None
+
+
+_native = _load()
+
+
+def available() -> bool:
+    """Whether the extension is importable and not disabled by ``INV360_NATIVE=0``."""
+    return _native is not None and os.environ.get(ENV_SWITCH) != "0"
+
+
+def _buffer(obj: Any) -> pa.Buffer | None:
+    return None if obj is None else pa.py_buffer(obj)
+
+
+def _column(n_rows: int, spec: tuple[Any, ...], field: pa.Field) -> pa.Array:
+    """One column from the extension's ``(kind, buffers..., validity, null_count)``."""
+    if spec[0] == "str":
+        _, offsets, data, validity, nulls = spec
+        return pa.StringArray.from_buffers(
+            n_rows, pa.py_buffer(offsets), pa.py_buffer(data), _buffer(validity), nulls
+        )
+    _, values, validity, nulls = spec
+    return pa.Array.from_buffers(
+        field.type, n_rows, [_buffer(validity), pa.py_buffer(values)], null_count=nulls
+    )
+
+
+def _to_decoded(result: tuple[Any, ...], schema: pa.Schema) -> Decoded:
+    n_rows, columns, errors, skipped = result
+    arrays = [_column(n_rows, spec, field) for spec, field in zip(columns, schema, strict=True)]
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    return Decoded(table, errors, skipped)
+
+
+def _chunks(buf: bytes) -> list[tuple[int, bytes]]:
+    """``buf`` cut at newlines into pieces of at most about :data:`MAX_CHUNK` bytes,
+    each with the index of its first line."""
+    out: list[tuple[int, bytes]] = []
+    start, base = 0, 0
+    while start < len(buf):
+        cut = buf.rfind(b"\n", start, start + MAX_CHUNK)
+        if cut < 0:
+            cut = buf.find(b"\n", start + MAX_CHUNK)
+        end = len(buf) if cut < 0 else cut + 1
+        piece = buf[start:end]
+        out.append((base, piece))
+        base += piece.count(b"\n")
+        start = end
+    return out
+
+
+class _NativeMixin(RecordDecoder):
+    """``decode`` through an extension function; ``record`` stays the reference."""
+
+    _function = ""
+
+    def _require(self) -> None:
+        if _native is None:
+            raise RuntimeError("inventory360_native is not installed (pip install ./native)")
+
+    def decode(self, buf: bytes) -> Decoded:
+        """Decode ``buf`` (complete lines, each ending in ``\\n``) exactly as the reference."""
+        if not isinstance(buf, bytes):
+            buf = bytes(buf)
+        fn = getattr(_native, self._function)
+        if len(buf) <= MAX_CHUNK:
+            result = fn(buf)
+            if result is None:  # the reference raises on one of the lines
+                return super().decode(buf)
+            return _to_decoded(result, self.schema)
+        parts: list[Decoded] = []
+        for base, piece in _chunks(buf):
+            result = fn(piece)
+            if result is None:
+                return super().decode(buf)
+            part = _to_decoded(result, self.schema)
+            if base:
+                line = pc.add(part.table["line"], pa.scalar(base, pa.int64()))
+                part.table = part.table.set_column(0, self.schema.field(0), line)
+                part.errors = [(i + base, r) for i, r in part.errors]
+            parts.append(part)
+        tables = [p.table for p in parts if p.table.num_rows]
+        table = pa.concat_tables(tables) if tables else self.schema.empty_table()
+        errors = [e for p in parts for e in p.errors]
+        return Decoded(table, errors, sum(p.skipped for p in parts))
+
+
+class NativeDeltaDecoder(_NativeMixin, DeltaDecoder):
+    """:class:`DeltaDecoder` whose ``decode`` runs in Rust (same results, same schema)."""
+
+    _function = "decode_deltas"
+    schema = DELTA_SCHEMA
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._require()
+
+
+class NativeDebeziumOrderDecoder(_NativeMixin, DebeziumOrderDecoder):
+    """:class:`DebeziumOrderDecoder` whose ``decode`` runs in Rust (same results, same schema)."""
+
+    _function = "decode_orders"
+    schema = ORDER_SCHEMA
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._require()
+
+
+def delta_decoder() -> DeltaDecoder:
+    """A delta decoder: the native one when :func:`available`, else the reference."""
+    return NativeDeltaDecoder() if available() else DeltaDecoder()
+
+
+def order_decoder() -> DebeziumOrderDecoder:
+    """A Debezium order decoder: the native one when :func:`available`, else the reference."""
+    return NativeDebeziumOrderDecoder() if available() else DebeziumOrderDecoder()
