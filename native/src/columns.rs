@@ -1,16 +1,39 @@
 //! Arrow-layout column builders (values, int32 string offsets, LSB validity bitmaps).
 
-/// A validity (or boolean values) bitmap in Arrow's LSB bit order.
+use crate::pool;
+
+/// A validity (or boolean values) bitmap in Arrow's LSB bit order. Bits are only stored
+/// once a `false` arrives (`unset > 0`); before that every bit is implicitly set.
 #[derive(Default)]
 pub struct Bitmap {
-    pub bits: Vec<u8>,
+    bits: Vec<u8>,
     pub len: usize,
     pub unset: usize,
 }
 
 impl Bitmap {
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, v: bool) {
+        if v && self.unset == 0 {
+            self.len += 1;
+            return;
+        }
+        self.push_slow(v);
+    }
+
+    #[cold]
+    fn materialize(&mut self) {
+        self.bits.clear();
+        self.bits.resize(self.len / 8, 0xFF);
+        if self.len % 8 != 0 {
+            self.bits.push((1u8 << (self.len % 8)) - 1);
+        }
+    }
+
+    fn push_slow(&mut self, v: bool) {
+        if self.unset == 0 {
+            self.materialize();
+        }
         let bit = self.len & 7;
         if bit == 0 {
             self.bits.push(0);
@@ -23,8 +46,12 @@ impl Bitmap {
         self.len += 1;
     }
 
-    pub fn with_capacity(n: usize) -> Self {
-        Bitmap { bits: Vec::with_capacity(n.div_ceil(8)), len: 0, unset: 0 }
+    /// The bits, materialized (all set when no `false` was pushed).
+    pub fn into_bits(mut self) -> Vec<u8> {
+        if self.unset == 0 {
+            self.materialize();
+        }
+        self.bits
     }
 }
 
@@ -36,7 +63,10 @@ pub struct I64Col {
 
 impl I64Col {
     pub fn with_capacity(n: usize) -> Self {
-        I64Col { values: Vec::with_capacity(n), valid: Bitmap::with_capacity(n) }
+        I64Col {
+            values: pool::take(n),
+            valid: Bitmap::default(),
+        }
     }
 
     #[inline]
@@ -61,9 +91,13 @@ pub struct StrCol {
 
 impl StrCol {
     pub fn with_capacity(n: usize, bytes: usize) -> Self {
-        let mut offsets = Vec::with_capacity(n + 1);
+        let mut offsets = pool::take(n + 1);
         offsets.push(0);
-        StrCol { offsets, data: Vec::with_capacity(bytes), valid: Bitmap::with_capacity(n) }
+        StrCol {
+            offsets,
+            data: pool::take(bytes),
+            valid: Bitmap::default(),
+        }
     }
 
     #[inline]

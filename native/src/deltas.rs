@@ -1,8 +1,8 @@
 //! `DeltaDecoder.record` / `_delta_record` (src/inventory360/sources/deltas.py).
 
-use crate::batch::{reasons, run, text_field, time_value_ms, Batch, Outcome};
+use crate::batch::{estimate_lines, reasons, run, text_field, time_value_ms, Batch, Outcome};
 use crate::columns::{I64Col, StrCol};
-use crate::json::{with_key, Bad, Val, P, R};
+use crate::json::{specials, with_key, Bad, Val, P, R};
 use crate::text::strip;
 
 pub struct DeltaCols {
@@ -15,29 +15,35 @@ pub struct DeltaCols {
 }
 
 #[derive(Default)]
-struct Fields<'a> {
-    sku: Val<'a>,
-    wh: Val<'a>,
-    delta: Val<'a>,
-    time: Val<'a>,
-    event_id: Val<'a>,
+struct Fields {
+    sku: Val,
+    wh: Val,
+    delta: Val,
+    time: Val,
+    event_id: Val,
+}
+
+#[inline(always)]
+fn delta_key(kb: &[u8]) -> u8 {
+    match kb {
+        b"sku_id" => 0,
+        b"warehouse_id" => 1,
+        b"available_delta" => 2,
+        b"event_time" => 3,
+        b"event_id" => 4,
+        _ => 5,
+    }
 }
 
 /// Parses the whole line; returns the top-level value (Obj for an object) and the fields.
-fn parse(line: &[u8]) -> R<(Val<'_>, Fields<'_>)> {
-    let mut p = P::new(line);
+fn parse(line: &[u8], bits: &mut Vec<u64>) -> R<(Val, Fields)> {
+    specials(line, bits);
+    let mut p = P::new(line, bits);
     p.ws();
     let mut f = Fields::default();
     let top = if p.peek() == b'{' {
         p.object(1, |p, k, d| {
-            let slot = with_key(k, |kb| match kb {
-                b"sku_id" => 0,
-                b"warehouse_id" => 1,
-                b"available_delta" => 2,
-                b"event_time" => 3,
-                b"event_id" => 4,
-                _ => 5,
-            });
+            let slot = with_key(k, line, delta_key);
             let v = p.value(d)?;
             match slot {
                 0 => f.sku = v,
@@ -62,19 +68,25 @@ fn parse(line: &[u8]) -> R<(Val<'_>, Fields<'_>)> {
 const SKU: (&str, &str, &str) = reasons!("sku_id", "not a string");
 const WH: (&str, &str, &str) = reasons!("warehouse_id", "not a string");
 
-fn line(line: &[u8], idx: i64, c: &mut DeltaCols, sc: &mut [Vec<u8>; 4]) -> Outcome {
-    let Ok((top, f)) = parse(line) else {
+fn line(
+    line: &[u8],
+    idx: i64,
+    c: &mut DeltaCols,
+    bits: &mut Vec<u64>,
+    sc: &mut [Vec<u8>; 4],
+) -> Outcome {
+    let Ok((top, f)) = parse(line, bits) else {
         return Outcome::Err("invalid JSON");
     };
     if !matches!(top, Val::Obj) {
         return Outcome::Err("not a JSON object");
     }
     let [s0, s1, s2, s3] = sc;
-    let sku = match text_field(f.sku, s0, &SKU) {
+    let sku = match text_field(f.sku, line, s0, &SKU) {
         Ok(s) => s,
         Err(r) => return Outcome::Err(r),
     };
-    let wh = match text_field(f.wh, s1, &WH) {
+    let wh = match text_field(f.wh, line, s1, &WH) {
         Ok(s) => s,
         Err(r) => return Outcome::Err(r),
     };
@@ -86,13 +98,13 @@ fn line(line: &[u8], idx: i64, c: &mut DeltaCols, sc: &mut [Vec<u8>; 4]) -> Outc
     if f.time.is_none() {
         return Outcome::Err("event_time: missing");
     }
-    let Some(event_time) = time_value_ms(f.time, s2) else {
+    let Some(event_time) = time_value_ms(f.time, line, s2) else {
         return Outcome::Err("event_time: not a valid time");
     };
     let event_id = match f.event_id {
         Val::Absent | Val::Null => None,
         Val::Str(s) => {
-            let t = crate::batch::str_of(s, s3);
+            let t = crate::batch::str_of(s, line, s3);
             (!strip(t).is_empty()).then_some(t)
         }
         _ => return Outcome::Err("event_id: not a string"),
@@ -106,9 +118,9 @@ fn line(line: &[u8], idx: i64, c: &mut DeltaCols, sc: &mut [Vec<u8>; 4]) -> Outc
     Outcome::Row
 }
 
-/// Decodes a buffer of delta lines (never asks for the fallback).
-pub fn decode(buf: &[u8]) -> Option<Batch<DeltaCols>> {
-    let n = memchr::memchr_iter(b'\n', buf).count();
+/// Decodes a buffer of delta lines.
+pub fn decode(buf: &[u8]) -> Batch<DeltaCols> {
+    let n = estimate_lines(buf);
     let text_guess = n * 12;
     let cols = DeltaCols {
         line: I64Col::with_capacity(n),
@@ -119,5 +131,6 @@ pub fn decode(buf: &[u8]) -> Option<Batch<DeltaCols>> {
         event_id: StrCol::with_capacity(n, n * 36),
     };
     let mut sc: [Vec<u8>; 4] = Default::default();
-    run(buf, cols, |l, i, c| line(l, i, c, &mut sc))
+    let mut bits = Vec::new();
+    run(buf, cols, |l, i, c| line(l, i, c, &mut bits, &mut sc))
 }

@@ -24,16 +24,26 @@ pub struct Bad;
 
 pub type R<T> = Result<T, Bad>;
 
-/// A JSON string as it appears between its quotes (validated; `esc` when it holds `\`).
+/// A JSON string as it appears between its quotes in the line (validated; `esc` when it
+/// holds `\`). Offsets keep [`Val`] at 16 bytes, returned in registers.
 #[derive(Debug, Clone, Copy)]
-pub struct JStr<'a> {
-    pub raw: &'a [u8],
+pub struct JStr {
+    pub start: u32,
+    pub len: u32,
     pub esc: bool,
+}
+
+impl JStr {
+    /// The raw (still escaped) bytes, from the line they were read in.
+    #[inline(always)]
+    pub fn raw<'a>(&self, line: &'a [u8]) -> &'a [u8] {
+        &line[self.start as usize..(self.start + self.len) as usize]
+    }
 }
 
 /// A JSON value as the decoders need it.
 #[derive(Debug, Clone, Copy, Default)]
-pub enum Val<'a> {
+pub enum Val {
     /// The key is not present.
     #[default]
     Absent,
@@ -43,12 +53,12 @@ pub enum Val<'a> {
     Int(i64),
     /// Any other number: a float, or an integer outside int64.
     Num,
-    Str(JStr<'a>),
+    Str(JStr),
     Obj,
     Arr,
 }
 
-impl<'a> Val<'a> {
+impl Val {
     /// Python `value is None` after `dict.get`: absent or JSON null.
     #[inline]
     pub fn is_none(&self) -> bool {
@@ -76,20 +86,6 @@ static STR_CLASS: [u8; 256] = {
     }
     t
 };
-
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// True when none of the 8 bytes of `x` is `"`, `\`, a control char or non-ASCII.
-#[inline(always)]
-fn plain8(x: u64) -> bool {
-    let q = x ^ (LO * b'"' as u64);
-    let bs = x ^ (LO * b'\\' as u64);
-    let has_q = q.wrapping_sub(LO) & !q;
-    let has_bs = bs.wrapping_sub(LO) & !bs;
-    let has_ctl = x.wrapping_sub(LO * 0x20) & !x;
-    (has_q | has_bs | has_ctl | x) & HI == 0
-}
 
 #[inline(always)]
 fn hex(c: u8) -> Option<u32> {
@@ -142,16 +138,93 @@ fn utf8_seq(b: &[u8], i: usize) -> R<usize> {
     })
 }
 
+/// Fills `out` with one bit per byte of `b` (LSB first): set when the byte is `"`, `\\`,
+/// a control character or non-ASCII, i.e. where a string scan must stop. Bits past the
+/// end are clear.
+pub fn specials(b: &[u8], out: &mut Vec<u64>) {
+    out.clear();
+    let n = b.len();
+    out.reserve(n / 64 + 1);
+    let mut i = 0;
+    while i + 64 <= n {
+        out.push(specials64(&b[i..i + 64]));
+        i += 64;
+    }
+    if i < n {
+        let mut pad = [b'a'; 64];
+        pad[..n - i].copy_from_slice(&b[i..]);
+        out.push(specials64(&pad) & ((1u64 << (n - i)) - 1));
+    }
+}
+
+#[inline(always)]
+fn specials64(chunk: &[u8]) -> u64 {
+    debug_assert_eq!(chunk.len(), 64);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of x86_64; the four loads cover exactly the 64 bytes.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let backslash = _mm_set1_epi8(b'\\' as i8);
+            let space = _mm_set1_epi8(0x20);
+            let mut word = 0u64;
+            for k in 0..4 {
+                let v = _mm_loadu_si128(chunk.as_ptr().add(16 * k) as *const __m128i);
+                // Signed compare: bytes >= 0x80 are negative, so "< 0x20" flags them too.
+                let special = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                    _mm_cmplt_epi8(v, space),
+                );
+                word |= (_mm_movemask_epi8(special) as u32 as u64) << (16 * k);
+            }
+            word
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let mut word = 0u64;
+        for (j, &c) in chunk.iter().enumerate() {
+            if STR_CLASS[c as usize] != 0 {
+                word |= 1 << j;
+            }
+        }
+        word
+    }
+}
+
 /// Cursor over one line.
 pub struct P<'a> {
     pub b: &'a [u8],
     pub i: usize,
+    /// [`specials`] of `b`.
+    bits: &'a [u64],
 }
 
 impl<'a> P<'a> {
     #[inline]
-    pub fn new(b: &'a [u8]) -> Self {
-        P { b, i: 0 }
+    pub fn new(b: &'a [u8], bits: &'a [u64]) -> Self {
+        debug_assert_eq!(bits.len(), b.len().div_ceil(64));
+        P { b, i: 0, bits }
+    }
+
+    /// Index of the first special byte (see [`specials`]) at or after `pos`, or `b.len()`.
+    #[inline(always)]
+    fn next_special(&self, pos: usize) -> usize {
+        let bits = self.bits;
+        let mut w = pos >> 6;
+        let Some(&first) = bits.get(w) else {
+            return self.b.len();
+        };
+        let mut word = first & (!0u64 << (pos & 63));
+        while word == 0 {
+            w += 1;
+            match bits.get(w) {
+                Some(&next) => word = next,
+                None => return self.b.len(),
+            }
+        }
+        (w << 6) + word.trailing_zeros() as usize
     }
 
     /// Current byte, 0 at the end (0 is never valid where the parser looks).
@@ -165,6 +238,13 @@ impl<'a> P<'a> {
 
     #[inline(always)]
     pub fn ws(&mut self) {
+        if self.peek() > b' ' {
+            return;
+        }
+        self.ws_slow();
+    }
+
+    fn ws_slow(&mut self) {
         while let Some(&c) = self.b.get(self.i) {
             if c == b' ' || c == b'\t' || c == b'\r' || c == b'\n' {
                 self.i += 1;
@@ -182,30 +262,34 @@ impl<'a> P<'a> {
     }
 
     /// A string; the cursor is on its opening quote.
-    #[inline]
-    pub fn string(&mut self) -> R<JStr<'a>> {
+    #[inline(always)]
+    pub fn string(&mut self) -> R<JStr> {
         let b = self.b;
         let start = self.i + 1;
         let mut i = start;
         let mut esc = false;
         loop {
-            while i + 8 <= b.len() {
-                let x = u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
-                if !plain8(x) {
-                    break;
-                }
-                i += 8;
-            }
-            while i < b.len() && STR_CLASS[b[i] as usize] == 0 {
-                i += 1;
-            }
+            i = self.next_special(i);
             if i >= b.len() {
                 return Err(Bad);
             }
+            if b[i] == b'"' {
+                self.i = i + 1;
+                return Ok(JStr {
+                    start: start as u32,
+                    len: (i - start) as u32,
+                    esc,
+                });
+            }
             match STR_CLASS[b[i] as usize] {
+                0 => i += 1,
                 1 => {
                     self.i = i + 1;
-                    return Ok(JStr { raw: &b[start..i], esc });
+                    return Ok(JStr {
+                        start: start as u32,
+                        len: (i - start) as u32,
+                        esc,
+                    });
                 }
                 2 => {
                     esc = true;
@@ -244,8 +328,8 @@ impl<'a> P<'a> {
     }
 
     /// A number; the cursor is on its first byte (`-` or a digit).
-    #[inline]
-    pub fn number(&mut self) -> R<Val<'a>> {
+    #[inline(always)]
+    pub fn number(&mut self) -> R<Val> {
         let b = self.b;
         let start = self.i;
         let mut i = start;
@@ -254,17 +338,36 @@ impl<'a> P<'a> {
             i += 1;
         }
         let int_start = i;
+        // Digits are accumulated while scanning (wrapping; exact up to 19 digits).
+        let mut v: u64 = 0;
         match b.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
+            Some(&c @ b'1'..=b'9') => {
+                v = (c - b'0') as u64;
                 i += 1;
-                while matches!(b.get(i), Some(b'0'..=b'9')) {
+                while let Some(&c) = b.get(i) {
+                    let d = c.wrapping_sub(b'0');
+                    if d > 9 {
+                        break;
+                    }
+                    v = v.wrapping_mul(10).wrapping_add(d as u64);
                     i += 1;
                 }
             }
             _ => return Err(Bad),
         }
         let int_end = i;
+        if !matches!(b.get(i), Some(b'.' | b'e' | b'E')) && int_end - int_start <= 19 {
+            self.i = i;
+            if neg {
+                if v <= 1u64 << 63 {
+                    return Ok(Val::Int((v as i64).wrapping_neg()));
+                }
+            } else if v <= i64::MAX as u64 {
+                return Ok(Val::Int(v as i64));
+            }
+            return Ok(Val::Num);
+        }
         let mut float = false;
         if b.get(i) == Some(&b'.') {
             i += 1;
@@ -290,25 +393,8 @@ impl<'a> P<'a> {
             float = true;
         }
         self.i = i;
-        if !float {
-            let digits = &b[int_start..int_end];
-            if digits.len() <= 19 {
-                let mut v: u64 = 0;
-                for &d in digits {
-                    v = v * 10 + (d - b'0') as u64; // < 10^19 < 2^64
-                }
-                if neg {
-                    if v <= 1u64 << 63 {
-                        return Ok(Val::Int((v as i64).wrapping_neg()));
-                    }
-                } else if v <= i64::MAX as u64 {
-                    return Ok(Val::Int(v as i64));
-                }
-                return Ok(Val::Num);
-            }
-            if digits.len() < 300 {
-                return Ok(Val::Num); // a finite int or double, never an int64
-            }
+        if !float && int_end - int_start < 300 {
+            return Ok(Val::Num); // an int of 20+ digits: finite, never an int64
         }
         // SAFETY: the span holds only ASCII digits, sign, '.', 'e'/'E'.
         let text = unsafe { std::str::from_utf8_unchecked(&b[start..i]) };
@@ -320,7 +406,7 @@ impl<'a> P<'a> {
     }
 
     #[inline]
-    fn literal(&mut self, word: &[u8], v: Val<'a>) -> R<Val<'a>> {
+    fn literal(&mut self, word: &[u8], v: Val) -> R<Val> {
         if self.b[self.i..].starts_with(word) {
             self.i += word.len();
             Ok(v)
@@ -330,7 +416,8 @@ impl<'a> P<'a> {
     }
 
     /// Any value; `depth` is how many containers enclose it.
-    pub fn value(&mut self, depth: u32) -> R<Val<'a>> {
+    #[inline(always)]
+    pub fn value(&mut self, depth: u32) -> R<Val> {
         match self.peek() {
             b'"' => Ok(Val::Str(self.string()?)),
             b'{' => {
@@ -349,10 +436,12 @@ impl<'a> P<'a> {
         }
     }
 
+    #[inline(never)]
     fn skip_object(&mut self, depth: u32) -> R<()> {
         self.object(depth, |p, _k, d| p.value(d).map(|_| ()))
     }
 
+    #[inline(never)]
     fn skip_array(&mut self, depth: u32) -> R<()> {
         if depth > MAX_DEPTH {
             return Err(Bad);
@@ -383,10 +472,10 @@ impl<'a> P<'a> {
     /// Walks an object (cursor on `{`) that is the `depth`-th nested container. `f` gets
     /// each key and must consume its value (whitespace before it is already skipped);
     /// values it reads are nested at `depth`.
-    #[inline]
+    #[inline(always)]
     pub fn object<F>(&mut self, depth: u32, mut f: F) -> R<()>
     where
-        F: FnMut(&mut Self, JStr<'a>, u32) -> R<()>,
+        F: FnMut(&mut Self, JStr, u32) -> R<()>,
     {
         if depth > MAX_DEPTH {
             return Err(Bad);
@@ -402,15 +491,21 @@ impl<'a> P<'a> {
                 return Err(Bad);
             }
             let key = self.string()?;
-            self.ws();
             if self.peek() != b':' {
-                return Err(Bad);
+                self.ws();
+                if self.peek() != b':' {
+                    return Err(Bad);
+                }
             }
             self.i += 1;
             self.ws();
             f(self, key, depth)?;
-            self.ws();
-            match self.peek() {
+            let mut c = self.peek();
+            if c <= b' ' {
+                self.ws();
+                c = self.peek();
+            }
+            match c {
                 b',' => {
                     self.i += 1;
                     self.ws();
@@ -468,25 +563,31 @@ pub fn unescape(raw: &[u8], out: &mut Vec<u8>) {
 /// The text of a string value: borrowed when it has no escapes, else unescaped into
 /// `scratch` (which is cleared first).
 #[inline]
-pub fn text<'s>(s: JStr<'s>, scratch: &'s mut Vec<u8>) -> &'s str {
+pub fn text<'s>(s: JStr, line: &'s [u8], scratch: &'s mut Vec<u8>) -> &'s str {
+    let raw = s.raw(line);
     if !s.esc {
         // SAFETY: `string()` validated the span as UTF-8.
-        return unsafe { std::str::from_utf8_unchecked(s.raw) };
+        return unsafe { std::str::from_utf8_unchecked(raw) };
     }
     scratch.clear();
-    unescape(s.raw, scratch);
+    unescape(raw, scratch);
     // SAFETY: `unescape` writes only whole UTF-8 sequences of a validated string.
     unsafe { std::str::from_utf8_unchecked(scratch) }
 }
 
-/// Calls `f` with a key's unescaped bytes.
-#[inline]
-pub fn with_key<T>(k: JStr<'_>, f: impl FnOnce(&[u8]) -> T) -> T {
+/// Calls `f` with a key's unescaped bytes (inlined for keys without escapes).
+#[inline(always)]
+pub fn with_key<T>(k: JStr, line: &[u8], f: impl Fn(&[u8]) -> T) -> T {
     if !k.esc {
-        return f(k.raw);
+        return f(k.raw(line));
     }
-    let mut v = Vec::with_capacity(k.raw.len());
-    unescape(k.raw, &mut v);
+    escaped_key(k.raw(line), &f)
+}
+
+#[inline(never)]
+fn escaped_key<T>(raw: &[u8], f: &dyn Fn(&[u8]) -> T) -> T {
+    let mut v = Vec::with_capacity(raw.len());
+    unescape(raw, &mut v);
     f(&v)
 }
 
@@ -494,8 +595,10 @@ pub fn with_key<T>(k: JStr<'_>, f: impl FnOnce(&[u8]) -> T) -> T {
 mod tests {
     use super::*;
 
-    fn parse(s: &[u8]) -> R<Val<'_>> {
-        let mut p = P::new(s);
+    fn parse(s: &[u8]) -> R<Val> {
+        let mut bits = Vec::new();
+        specials(s, &mut bits);
+        let mut p = P::new(s, &bits);
         p.ws();
         let v = p.value(0)?;
         if !p.at_end() {
@@ -531,12 +634,15 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{:?}", bad);
         }
-        assert!(matches!(parse(b"-9223372036854775808"), Ok(Val::Int(i64::MIN))));
+        assert!(matches!(
+            parse(b"-9223372036854775808"),
+            Ok(Val::Int(i64::MIN))
+        ));
         assert!(matches!(parse(b"-9223372036854775809"), Ok(Val::Num)));
         assert!(matches!(parse(b"-0"), Ok(Val::Int(0))));
         let deep = |n: usize| {
             let mut v = vec![b'['; n];
-            v.extend(std::iter::repeat(b']').take(n));
+            v.extend(std::iter::repeat_n(b']', n));
             v
         };
         assert!(parse(&deep(1024)).is_ok());

@@ -9,16 +9,13 @@
 //! [`Buffer`] objects (buffer protocol: int64 values, int32 offsets, UTF-8 data, LSB
 //! bitmaps) and `validity` is None when the column has no nulls; `errors` is a list of
 //! `(line_index, reason)` and `skipped` counts blank lines and tombstones.
-//!
-//! They return None when a line makes the Python reference raise (Debezium only: an
-//! unhashable `op`, or a binlog file number beyond int64): the caller then lets the
-//! reference decode the buffer so that it raises exactly as it does.
 
 mod batch;
 mod columns;
 mod deltas;
 mod json;
 mod orders;
+mod pool;
 mod text;
 mod unicode_tables;
 
@@ -42,6 +39,16 @@ enum Data {
 #[pyclass(frozen, module = "inventory360_native")]
 pub struct Buffer {
     data: Data,
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.data, Data::U8(Vec::new())) {
+            Data::U8(v) => pool::give(v),
+            Data::I32(v) => pool::give(v),
+            Data::I64(v) => pool::give(v),
+        }
+    }
 }
 
 impl Buffer {
@@ -68,7 +75,14 @@ impl Buffer {
         // SAFETY: `view` comes from the interpreter; the data lives as long as `slf`,
         // which PyBuffer_FillInfo keeps alive through `view.obj`.
         let rc = unsafe {
-            ffi::PyBuffer_FillInfo(view, slf.as_ptr(), ptr as *mut c_void, len as isize, 1, flags)
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                ptr as *mut c_void,
+                len as isize,
+                1,
+                flags,
+            )
         };
         if rc != 0 {
             return Err(PyErr::fetch(slf.py()));
@@ -89,7 +103,8 @@ fn validity<'py>(py: Python<'py>, bm: Bitmap) -> PyResult<(Option<Bound<'py, Buf
     if bm.unset == 0 {
         return Ok((None, 0));
     }
-    Ok((Some(buffer(py, Data::U8(bm.bits))?), bm.unset))
+    let unset = bm.unset;
+    Ok((Some(buffer(py, Data::U8(bm.into_bits()))?), unset))
 }
 
 fn i64_col<'py>(py: Python<'py>, c: I64Col) -> PyResult<Bound<'py, PyTuple>> {
@@ -99,15 +114,29 @@ fn i64_col<'py>(py: Python<'py>, c: I64Col) -> PyResult<Bound<'py, PyTuple>> {
 
 fn str_col<'py>(py: Python<'py>, c: StrCol) -> PyResult<Bound<'py, PyTuple>> {
     if c.overflowed() {
-        return Err(PyValueError::new_err("more than 2 GiB of text in one column"));
+        return Err(PyValueError::new_err(
+            "more than 2 GiB of text in one column",
+        ));
     }
     let (valid, nulls) = validity(py, c.valid)?;
-    ("str", buffer(py, Data::I32(c.offsets))?, buffer(py, Data::U8(c.data))?, valid, nulls)
+    (
+        "str",
+        buffer(py, Data::I32(c.offsets))?,
+        buffer(py, Data::U8(c.data))?,
+        valid,
+        nulls,
+    )
         .into_pyobject(py)
 }
 
 fn bool_col<'py>(py: Python<'py>, c: Bitmap) -> PyResult<Bound<'py, PyTuple>> {
-    ("bool", buffer(py, Data::U8(c.bits))?, py.None(), 0usize).into_pyobject(py)
+    (
+        "bool",
+        buffer(py, Data::U8(c.into_bits()))?,
+        py.None(),
+        0usize,
+    )
+        .into_pyobject(py)
 }
 
 fn finish<'py, C>(
@@ -118,7 +147,10 @@ fn finish<'py, C>(
     let mut reasons: Vec<(&'static str, Bound<'py, PyString>)> = Vec::new();
     let errors = PyList::empty(py);
     for (line, reason) in b.errors {
-        let text = match reasons.iter().find(|(r, _)| std::ptr::eq(*r, reason) || *r == reason) {
+        let text = match reasons
+            .iter()
+            .find(|(r, _)| std::ptr::eq(*r, reason) || *r == reason)
+        {
             Some((_, s)) => s.clone(),
             None => {
                 let s = PyString::new(py, reason);
@@ -134,10 +166,8 @@ fn finish<'py, C>(
 
 /// Decode inventory-delta lines (see the module docs for the result).
 #[pyfunction]
-fn decode_deltas<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    let Some(b) = py.detach(|| deltas::decode(buf)) else {
-        return Ok(None);
-    };
+fn decode_deltas<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
+    let b = py.detach(|| deltas::decode(buf));
     finish(py, b, |c| {
         Ok(vec![
             i64_col(py, c.line)?,
@@ -148,15 +178,12 @@ fn decode_deltas<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Option<Bound<'py,
             str_col(py, c.event_id)?,
         ])
     })
-    .map(Some)
 }
 
 /// Decode Debezium order-line values (see the module docs for the result).
 #[pyfunction]
-fn decode_orders<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
-    let Some(b) = py.detach(|| orders::decode(buf)) else {
-        return Ok(None);
-    };
+fn decode_orders<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
+    let b = py.detach(|| orders::decode(buf));
     finish(py, b, |c| {
         Ok(vec![
             i64_col(py, c.line)?,
@@ -176,7 +203,6 @@ fn decode_orders<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Option<Bound<'py,
             str_col(py, c.before_warehouse_id)?,
         ])
     })
-    .map(Some)
 }
 
 /// `timestamps.parse_iso_ms` (no range check), for tests.

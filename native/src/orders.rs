@@ -1,8 +1,10 @@
 //! `DebeziumOrderDecoder.record` / `order_record` (src/inventory360/sources/debezium.py).
 
-use crate::batch::{reasons, run, str_of, text_field, time_value_ms, Batch, Outcome};
+use crate::batch::{
+    estimate_lines, reasons, run, str_of, text_field, time_value_ms, Batch, Outcome,
+};
 use crate::columns::{push_int, Bitmap, I64Col, StrCol};
-use crate::json::{with_key, Bad, Val, P, R};
+use crate::json::{specials, with_key, Bad, Val, P, R};
 use crate::text::{digit, in_range, int_time_ms, strip, upper_into};
 
 pub struct OrderCols {
@@ -23,37 +25,59 @@ pub struct OrderCols {
     pub before_warehouse_id: StrCol,
 }
 
+impl OrderCols {
+    fn with_capacity(n: usize) -> Self {
+        OrderCols {
+            line: I64Col::with_capacity(n),
+            op: StrCol::with_capacity(n, n),
+            order_id: StrCol::with_capacity(n, n * 10),
+            line_no: StrCol::with_capacity(n, n * 2),
+            sku_id: StrCol::with_capacity(n, n * 12),
+            warehouse_id: StrCol::with_capacity(n, n * 4),
+            quantity: I64Col::with_capacity(n),
+            status: StrCol::with_capacity(n, n * 8),
+            change_time: I64Col::with_capacity(n),
+            has_pos: Bitmap::default(),
+            pos_file: I64Col::with_capacity(n),
+            pos: I64Col::with_capacity(n),
+            pos_row: I64Col::with_capacity(n),
+            before_sku_id: StrCol::with_capacity(n, 0),
+            before_warehouse_id: StrCol::with_capacity(n, 0),
+        }
+    }
+}
+
 /// A before/after row image: only the columns the decoder reads.
 #[derive(Default, Clone, Copy)]
-struct Image<'a> {
-    order_id: Val<'a>,
-    line_no: Val<'a>,
-    sku_id: Val<'a>,
-    warehouse_selection: Val<'a>,
-    quantity: Val<'a>,
-    status: Val<'a>,
-    updated_at: Val<'a>,
+struct Image {
+    order_id: Val,
+    line_no: Val,
+    sku_id: Val,
+    warehouse_selection: Val,
+    quantity: Val,
+    status: Val,
+    updated_at: Val,
 }
 
 /// The `source` block: binlog position.
 #[derive(Default, Clone, Copy)]
-struct Source<'a> {
-    file: Val<'a>,
-    pos: Val<'a>,
-    row: Val<'a>,
+struct Source {
+    file: Val,
+    pos: Val,
+    row: Val,
 }
 
 /// One envelope level (the value itself, or its `payload`).
 #[derive(Default)]
-struct Env<'a> {
-    op: Val<'a>,
-    before: Val<'a>,
-    after: Val<'a>,
-    ts_ms: Val<'a>,
-    source: Val<'a>,
-    before_img: Image<'a>,
-    after_img: Image<'a>,
-    src: Source<'a>,
+struct Env {
+    op: Val,
+    before: Val,
+    after: Val,
+    ts_ms: Val,
+    source: Val,
+    before_img: Image,
+    after_img: Image,
+    src: Source,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -67,7 +91,7 @@ enum Key {
     Other,
 }
 
-#[inline]
+#[inline(always)]
 fn env_key(k: &[u8]) -> Key {
     match k {
         b"op" => Key::Op,
@@ -80,19 +104,34 @@ fn env_key(k: &[u8]) -> Key {
     }
 }
 
-fn image<'a>(p: &mut P<'a>, depth: u32, img: &mut Image<'a>) -> R<()> {
+#[inline(always)]
+fn image_key(kb: &[u8]) -> u8 {
+    match kb {
+        b"order_id" => 0,
+        b"line_no" => 1,
+        b"sku_id" => 2,
+        b"warehouse_selection" => 3,
+        b"quantity" => 4,
+        b"status" => 5,
+        b"updated_at" => 6,
+        _ => 7,
+    }
+}
+
+#[inline(always)]
+fn source_key(kb: &[u8]) -> u8 {
+    match kb {
+        b"file" => 0,
+        b"pos" => 1,
+        b"row" => 2,
+        _ => 3,
+    }
+}
+
+fn image(p: &mut P<'_>, depth: u32, img: &mut Image) -> R<()> {
     *img = Image::default();
     p.object(depth, |p, k, d| {
-        let slot = with_key(k, |kb| match kb {
-            b"order_id" => 0,
-            b"line_no" => 1,
-            b"sku_id" => 2,
-            b"warehouse_selection" => 3,
-            b"quantity" => 4,
-            b"status" => 5,
-            b"updated_at" => 6,
-            _ => 7,
-        });
+        let slot = with_key(k, p.b, image_key);
         let v = p.value(d)?;
         match slot {
             0 => img.order_id = v,
@@ -108,15 +147,10 @@ fn image<'a>(p: &mut P<'a>, depth: u32, img: &mut Image<'a>) -> R<()> {
     })
 }
 
-fn source<'a>(p: &mut P<'a>, depth: u32, src: &mut Source<'a>) -> R<()> {
+fn source(p: &mut P<'_>, depth: u32, src: &mut Source) -> R<()> {
     *src = Source::default();
     p.object(depth, |p, k, d| {
-        let slot = with_key(k, |kb| match kb {
-            b"file" => 0,
-            b"pos" => 1,
-            b"row" => 2,
-            _ => 3,
-        });
+        let slot = with_key(k, p.b, source_key);
         let v = p.value(d)?;
         match slot {
             0 => src.file = v,
@@ -130,7 +164,7 @@ fn source<'a>(p: &mut P<'a>, depth: u32, src: &mut Source<'a>) -> R<()> {
 
 /// Reads the value of an envelope key (`Payload` is handled by the caller, or ignored).
 #[inline]
-fn env_field<'a>(p: &mut P<'a>, key: Key, d: u32, env: &mut Env<'a>) -> R<()> {
+fn env_field(p: &mut P<'_>, key: Key, d: u32, env: &mut Env) -> R<()> {
     match key {
         Key::Op => env.op = p.value(d)?,
         Key::TsMs => env.ts_ms = p.value(d)?,
@@ -151,7 +185,7 @@ fn env_field<'a>(p: &mut P<'a>, key: Key, d: u32, env: &mut Env<'a>) -> R<()> {
 }
 
 #[inline]
-fn slot<'e, 'a>(env: &'e mut Env<'a>, key: Key) -> &'e mut Val<'a> {
+fn slot(env: &mut Env, key: Key) -> &mut Val {
     match key {
         Key::Before => &mut env.before,
         Key::After => &mut env.after,
@@ -159,31 +193,53 @@ fn slot<'e, 'a>(env: &'e mut Env<'a>, key: Key) -> &'e mut Val<'a> {
     }
 }
 
-struct Parsed<'a> {
-    top: Val<'a>,
-    env: Env<'a>,
-    payload: Val<'a>,
-    inner: Env<'a>,
+/// The parse of one line, reused from line to line (images and the source block are reset
+/// when their object starts, the envelope slots by [`Env::clear`]).
+#[derive(Default)]
+struct Parsed {
+    top: Val,
+    env: Env,
+    payload: Val,
+    inner: Env,
 }
 
-fn parse(line: &[u8]) -> R<Parsed<'_>> {
-    let mut p = P::new(line);
+impl Env {
+    #[inline]
+    fn clear(&mut self) {
+        self.op = Val::Absent;
+        self.before = Val::Absent;
+        self.after = Val::Absent;
+        self.ts_ms = Val::Absent;
+        self.source = Val::Absent;
+    }
+}
+
+fn parse(line: &[u8], bits: &mut Vec<u64>, out: &mut Parsed) -> R<()> {
+    specials(line, bits);
+    let mut p = P::new(line, bits);
     p.ws();
-    let mut env = Env::default();
-    let mut payload = Val::Absent;
-    let mut inner = Env::default();
+    out.env.clear();
+    out.payload = Val::Absent;
+    let Parsed {
+        env,
+        payload,
+        inner,
+        ..
+    } = out;
     let top = if p.peek() == b'{' {
         p.object(1, |p, k, d| {
-            let key = with_key(k, env_key);
+            let key = with_key(k, p.b, env_key);
             if key != Key::Payload {
-                return env_field(p, key, d, &mut env);
+                return env_field(p, key, d, env);
             }
             if p.peek() == b'{' {
-                inner = Env::default();
-                p.object(d + 1, |p, k, d2| env_field(p, with_key(k, env_key), d2, &mut inner))?;
-                payload = Val::Obj;
+                inner.clear();
+                p.object(d + 1, |p, k, d2| {
+                    env_field(p, with_key(k, p.b, env_key), d2, inner)
+                })?;
+                *payload = Val::Obj;
             } else {
-                payload = p.value(d)?;
+                *payload = p.value(d)?;
             }
             Ok(())
         })?;
@@ -194,7 +250,8 @@ fn parse(line: &[u8]) -> R<Parsed<'_>> {
     if !p.at_end() {
         return Err(Bad);
     }
-    Ok(Parsed { top, env, payload, inner })
+    out.top = top;
+    Ok(())
 }
 
 /// An identity value: trimmed text or an integer (`str(int)`).
@@ -216,7 +273,8 @@ impl Ident<'_> {
 /// `debezium._ident`.
 #[inline]
 fn ident<'s>(
-    v: Val<'s>,
+    v: Val,
+    line: &'s [u8],
     sc: &'s mut Vec<u8>,
     default: Option<&'static str>,
     reasons: &(&'static str, &'static str, &'static str),
@@ -225,7 +283,7 @@ fn ident<'s>(
         Val::Absent | Val::Null => default.map(Ident::Text).ok_or(reasons.0),
         Val::Int(i) => Ok(Ident::Int(i)),
         Val::Str(s) => {
-            let t = strip(str_of(s, sc));
+            let t = strip(str_of(s, line, sc));
             if t.is_empty() {
                 Err(reasons.2)
             } else {
@@ -238,54 +296,63 @@ fn ident<'s>(
 
 /// `debezium._optional_text`.
 #[inline]
-fn optional_text<'s>(v: Val<'s>, sc: &'s mut Vec<u8>) -> Option<&'s str> {
+fn optional_text<'s>(v: Val, line: &'s [u8], sc: &'s mut Vec<u8>) -> Option<&'s str> {
     match v {
         Val::Str(s) => {
-            let t = strip(str_of(s, sc));
+            let t = strip(str_of(s, line, sc));
             (!t.is_empty()).then_some(t)
         }
         _ => None,
     }
 }
 
-/// Python `int()` refuses more digits than `sys.get_int_max_str_digits()` (640 at the
-/// least); past this many digits the reference decides (and raises).
-const MAX_FILE_DIGITS: usize = 640;
-
-/// `debezium._position`; Err(()) when the reference would raise (file number ≥ 2^63).
-fn position(env: &Env<'_>, sc: &mut Vec<u8>) -> Result<(bool, i64, i64, i64), ()> {
+/// `debezium._position`: (has_pos, file number, pos, row).
+///
+/// The file number is the run of trailing digits of `source.file` (`(\d+)$`, so Unicode
+/// digits count and one final `\n` is ignored); with its leading ASCII zeros removed, more
+/// than 19 digits or a value beyond int64 means no usable position.
+fn position(env: &Env, line: &[u8], sc: &mut Vec<u8>) -> (bool, i64, i64, i64) {
+    const NONE: (bool, i64, i64, i64) = (false, 0, 0, 0);
     if !matches!(env.source, Val::Obj) {
-        return Ok((false, 0, 0, 0));
+        return NONE;
     }
     let src = env.src;
     let (Val::Str(file), Val::Int(pos)) = (src.file, src.pos) else {
-        return Ok((false, 0, 0, 0));
+        return NONE;
     };
-    if file.raw.is_empty() {
-        return Ok((false, 0, 0, 0));
+    if file.len == 0 {
+        return NONE;
     }
-    let file = str_of(file, sc);
-    // `(\d+)$` with re.search: the longest run of digits before the end or a final "\n".
+    let file = str_of(file, line, sc);
     let body = file.strip_suffix('\n').unwrap_or(file);
-    let mut start = body.len();
-    let mut count = 0;
-    for (i, c) in body.char_indices().rev() {
-        if digit(c).is_none() {
-            break;
+    let bytes = body.as_bytes();
+    let mut start = bytes.len();
+    while start > 0 && bytes[start - 1].is_ascii_digit() {
+        start -= 1;
+    }
+    if start > 0 && bytes[start - 1] >= 0x80 {
+        // A non-ASCII Unicode digit may continue the run.
+        for (i, c) in body[..start].char_indices().rev() {
+            if digit(c).is_none() {
+                break;
+            }
+            start = i;
         }
-        start = i;
-        count += 1;
     }
-    if count > MAX_FILE_DIGITS {
-        return Err(());
+    // `.lstrip("0")` removes ASCII zeros only.
+    let text = body[start..].trim_start_matches('0');
+    let mut file_no: u64 = 0;
+    for (n, c) in text.chars().enumerate() {
+        if n == 19 {
+            return NONE;
+        }
+        file_no = file_no * 10 + digit(c).unwrap_or(0) as u64; // < 10^19 < 2^64
     }
-    let mut file_no: i64 = 0;
-    for c in body[start..].chars() {
-        let d = digit(c).unwrap_or(0) as i64;
-        file_no = file_no.checked_mul(10).and_then(|v| v.checked_add(d)).ok_or(())?;
+    if file_no > i64::MAX as u64 {
+        return NONE;
     }
     let row = if let Val::Int(r) = src.row { r } else { 0 };
-    Ok((true, file_no, pos, row))
+    (true, file_no as i64, pos, row)
 }
 
 const ORDER_ID: (&str, &str, &str) = reasons!("order_id", "not a string or integer");
@@ -303,10 +370,18 @@ macro_rules! tri {
     };
 }
 
-fn line(line: &[u8], idx: i64, c: &mut OrderCols, sc: &mut [Vec<u8>; 8]) -> Outcome {
-    let Ok(parsed) = parse(line) else {
+fn line(
+    line: &[u8],
+    idx: i64,
+    c: &mut OrderCols,
+    bits: &mut Vec<u64>,
+    parsed: &mut Parsed,
+    sc: &mut [Vec<u8>; 8],
+) -> Outcome {
+    if parse(line, bits, parsed).is_err() {
         return Outcome::Err("invalid JSON");
-    };
+    }
+    let parsed = &*parsed;
     match parsed.top {
         Val::Null => return Outcome::Skip,
         Val::Obj => {}
@@ -323,9 +398,7 @@ fn line(line: &[u8], idx: i64, c: &mut OrderCols, sc: &mut [Vec<u8>; 8]) -> Outc
     let [s_op, s_oid, s_lno, s_sku, s_wh, s_status, s_time, s_file] = sc;
     let op: &'static str = match env.op {
         Val::Absent | Val::Null => return Outcome::Err("op: missing"),
-        // `op not in OPS` raises TypeError (unhashable) in the reference.
-        Val::Obj | Val::Arr => return Outcome::Fallback,
-        Val::Str(s) => match str_of(s, s_op) {
+        Val::Str(s) => match str_of(s, line, s_op) {
             "c" => "c",
             "r" => "r",
             "u" => "u",
@@ -335,11 +408,19 @@ fn line(line: &[u8], idx: i64, c: &mut OrderCols, sc: &mut [Vec<u8>; 8]) -> Outc
         _ => return Outcome::Err("op: unknown"),
     };
     let delete = op == "d";
-    let (img_val, img) = if delete { (env.before, &env.before_img) } else { (env.after, &env.after_img) };
+    let (img_val, img) = if delete {
+        (env.before, &env.before_img)
+    } else {
+        (env.after, &env.after_img)
+    };
     match img_val {
         Val::Obj => {}
         Val::Absent | Val::Null => {
-            return Outcome::Err(if delete { "before: missing" } else { "after: missing" })
+            return Outcome::Err(if delete {
+                "before: missing"
+            } else {
+                "after: missing"
+            })
         }
         _ => {
             return Outcome::Err(if delete {
@@ -349,26 +430,26 @@ fn line(line: &[u8], idx: i64, c: &mut OrderCols, sc: &mut [Vec<u8>; 8]) -> Outc
             })
         }
     }
-    let order_id = tri!(ident(img.order_id, s_oid, None, &ORDER_ID));
-    let line_no = tri!(ident(img.line_no, s_lno, Some("0"), &LINE_NO));
+    let order_id = tri!(ident(img.order_id, line, s_oid, None, &ORDER_ID));
+    let line_no = tri!(ident(img.line_no, line, s_lno, Some("0"), &LINE_NO));
     let mut change_time = None;
     let (mut sku, mut wh, mut qty, mut status) = (None, None, None, None);
     let (mut before_sku, mut before_wh) = (None, None);
     if delete {
-        before_sku = optional_text(img.sku_id, s_sku);
-        before_wh = optional_text(img.warehouse_selection, s_wh);
+        before_sku = optional_text(img.sku_id, line, s_sku);
+        before_wh = optional_text(img.warehouse_selection, line, s_wh);
     } else {
-        sku = Some(tri!(text_field(img.sku_id, s_sku, &SKU)));
-        wh = Some(tri!(text_field(img.warehouse_selection, s_wh, &WH)));
+        sku = Some(tri!(text_field(img.sku_id, line, s_sku, &SKU)));
+        wh = Some(tri!(text_field(img.warehouse_selection, line, s_wh, &WH)));
         qty = Some(match img.quantity {
             Val::Absent | Val::Null => return Outcome::Err("quantity: missing"),
             Val::Int(q) if q < 0 => return Outcome::Err("quantity: negative"),
             Val::Int(q) => q,
             _ => return Outcome::Err("quantity: not an integer"),
         });
-        status = Some(tri!(text_field(img.status, s_status, &STATUS)));
+        status = Some(tri!(text_field(img.status, line, s_status, &STATUS)));
         if !img.updated_at.is_none() {
-            match time_value_ms(img.updated_at, s_time) {
+            match time_value_ms(img.updated_at, line, s_time) {
                 Some(ms) => change_time = Some(ms),
                 None => return Outcome::Err("updated_at: not a valid time"),
             }
@@ -388,9 +469,7 @@ fn line(line: &[u8], idx: i64, c: &mut OrderCols, sc: &mut [Vec<u8>; 8]) -> Outc
     let Some(change_time) = change_time else {
         return Outcome::Err("ts_ms: missing");
     };
-    let Ok((has_pos, pos_file, pos, pos_row)) = position(env, s_file) else {
-        return Outcome::Fallback;
-    };
+    let (has_pos, pos_file, pos, pos_row) = position(env, line, s_file);
     c.line.push(idx);
     c.op.push(op.as_bytes());
     order_id.push(&mut c.order_id);
@@ -412,26 +491,14 @@ fn line(line: &[u8], idx: i64, c: &mut OrderCols, sc: &mut [Vec<u8>; 8]) -> Outc
     Outcome::Row
 }
 
-/// Decodes a buffer of Debezium values; None when the reference must decide (it raises).
-pub fn decode(buf: &[u8]) -> Option<Batch<OrderCols>> {
-    let n = memchr::memchr_iter(b'\n', buf).count();
-    let cols = OrderCols {
-        line: I64Col::with_capacity(n),
-        op: StrCol::with_capacity(n, n),
-        order_id: StrCol::with_capacity(n, n * 10),
-        line_no: StrCol::with_capacity(n, n * 2),
-        sku_id: StrCol::with_capacity(n, n * 12),
-        warehouse_id: StrCol::with_capacity(n, n * 4),
-        quantity: I64Col::with_capacity(n),
-        status: StrCol::with_capacity(n, n * 8),
-        change_time: I64Col::with_capacity(n),
-        has_pos: Bitmap::with_capacity(n),
-        pos_file: I64Col::with_capacity(n),
-        pos: I64Col::with_capacity(n),
-        pos_row: I64Col::with_capacity(n),
-        before_sku_id: StrCol::with_capacity(n, 0),
-        before_warehouse_id: StrCol::with_capacity(n, 0),
-    };
+/// Decodes a buffer of Debezium values.
+pub fn decode(buf: &[u8]) -> Batch<OrderCols> {
+    let n = estimate_lines(buf);
+    let cols = OrderCols::with_capacity(n);
     let mut sc: [Vec<u8>; 8] = Default::default();
-    run(buf, cols, |l, i, c| line(l, i, c, &mut sc))
+    let mut parsed = Parsed::default();
+    let mut bits = Vec::new();
+    run(buf, cols, |l, i, c| {
+        line(l, i, c, &mut bits, &mut parsed, &mut sc)
+    })
 }

@@ -13,20 +13,8 @@ pub const MAX_MS: i64 = 253_402_300_799_999;
 pub fn is_ws(c: char) -> bool {
     matches!(
         c,
-        '\t' | '\n'
-            | '\x0b'
-            | '\x0c'
-            | '\r'
-            | ' '
-            | '\u{85}'
-            | '\u{a0}'
-            | '\u{1680}'
-            | '\u{2000}'..='\u{200a}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202f}'
-                | '\u{205f}'
-                | '\u{3000}'
+        '\t' | '\n' | '\x0b' | '\x0c' | '\r' | ' ' | '\u{85}' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}'
     )
 }
 
@@ -61,7 +49,9 @@ pub fn digit(c: char) -> Option<u32> {
 /// Appends Python's `s.upper()`.
 pub fn upper_into(s: &str, out: &mut Vec<u8>) {
     if s.is_ascii() {
-        out.extend(s.bytes().map(|c| c.to_ascii_uppercase()));
+        let start = out.len();
+        out.extend_from_slice(s.as_bytes());
+        out[start..].make_ascii_uppercase();
         return;
     }
     let mut tmp = [0u8; 4];
@@ -83,32 +73,22 @@ pub fn upper_into(s: &str, out: &mut Vec<u8>) {
     }
 }
 
-struct Cur<'s> {
-    it: std::str::Chars<'s>,
-    c: Option<char>,
-}
-
-impl Cur<'_> {
-    #[inline]
-    fn bump(&mut self) {
-        self.c = self.it.next();
-    }
+/// A cursor over the characters of a time string.
+trait Cursor {
+    /// The current character (None at the end).
+    fn cur(&self) -> Option<char>;
+    fn bump(&mut self);
+    /// Consumes a decimal digit (any Unicode Nd character for the char cursor).
+    fn digit(&mut self) -> Option<u32>;
 
     #[inline]
     fn eat(&mut self, ch: char) -> bool {
-        if self.c == Some(ch) {
+        if self.cur() == Some(ch) {
             self.bump();
             true
         } else {
             false
         }
-    }
-
-    #[inline]
-    fn digit(&mut self) -> Option<u32> {
-        let d = digit(self.c?)?;
-        self.bump();
-        Some(d)
     }
 
     #[inline]
@@ -118,6 +98,60 @@ impl Cur<'_> {
             v = v * 10 + self.digit()? as i64;
         }
         Some(v)
+    }
+}
+
+/// Any text: Unicode digits allowed, as Python's `\d` and `int()` do.
+struct CharCur<'s> {
+    it: std::str::Chars<'s>,
+    c: Option<char>,
+}
+
+impl Cursor for CharCur<'_> {
+    #[inline]
+    fn cur(&self) -> Option<char> {
+        self.c
+    }
+
+    #[inline]
+    fn bump(&mut self) {
+        self.c = self.it.next();
+    }
+
+    #[inline]
+    fn digit(&mut self) -> Option<u32> {
+        let d = digit(self.c?)?;
+        self.bump();
+        Some(d)
+    }
+}
+
+/// ASCII text (the usual case): byte steps.
+struct ByteCur<'s> {
+    b: &'s [u8],
+    i: usize,
+}
+
+impl Cursor for ByteCur<'_> {
+    #[inline]
+    fn cur(&self) -> Option<char> {
+        self.b.get(self.i).map(|&c| c as char)
+    }
+
+    #[inline]
+    fn bump(&mut self) {
+        self.i += 1;
+    }
+
+    #[inline]
+    fn digit(&mut self) -> Option<u32> {
+        let d = self.b.get(self.i)?.wrapping_sub(b'0');
+        if d < 10 {
+            self.i += 1;
+            Some(d as u32)
+        } else {
+            None
+        }
     }
 }
 
@@ -148,9 +182,63 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 /// `re`'s `$` also matches before one final `\n`, so one trailing newline is ignored.
 pub fn parse_iso_ms(s: &str) -> Option<i64> {
     let s = s.strip_suffix('\n').unwrap_or(s);
+    if let Some(ms) = canonical_iso(s.as_bytes()) {
+        return Some(ms);
+    }
+    if s.is_ascii() {
+        return parse_iso(ByteCur {
+            b: s.as_bytes(),
+            i: 0,
+        });
+    }
     let mut it = s.chars();
     let first = it.next();
-    let mut c = Cur { it, c: first };
+    parse_iso(CharCur { it, c: first })
+}
+
+/// The usual `YYYY-MM-DDThh:mm:ss.fffZ` (24 ASCII bytes); None for anything else, which the
+/// general parser then decides.
+#[inline]
+fn canonical_iso(b: &[u8]) -> Option<i64> {
+    if b.len() != 24
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[23] != b'Z'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in &b[from..to] {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + d as i64;
+        }
+        Some(v)
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (hh, mi, ss, frac) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?);
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || d < 1
+        || d > days_in_month(y, mo)
+        || hh > 23
+        || mi > 59
+        || ss > 59
+    {
+        return None;
+    }
+    Some((days_from_civil(y, mo, d) * 86_400 + hh * 3600 + mi * 60 + ss) * 1000 + frac)
+}
+
+#[inline]
+fn parse_iso<C: Cursor>(mut c: C) -> Option<i64> {
     let y = c.digits(4)?;
     if !c.eat('-') {
         return None;
@@ -161,7 +249,7 @@ pub fn parse_iso_ms(s: &str) -> Option<i64> {
     }
     let d = c.digits(2)?;
     let (mut hh, mut mi, mut ss, mut frac) = (0i64, 0i64, 0i64, 0i64);
-    if c.c == Some('T') || c.c == Some(' ') {
+    if c.cur() == Some('T') || c.cur() == Some(' ') {
         c.bump();
         hh = c.digits(2)?;
         if c.eat(':') {
@@ -190,13 +278,13 @@ pub fn parse_iso_ms(s: &str) -> Option<i64> {
         }
     }
     let mut offset_min = 0i64;
-    match c.c {
+    match c.cur() {
         Some('Z') => c.bump(),
         Some(sign @ ('+' | '-')) => {
             c.bump();
             let h = c.digits(2)?;
             let mut m = 0;
-            if c.eat(':') || c.c.and_then(digit).is_some() {
+            if c.eat(':') || c.cur().and_then(digit).is_some() {
                 m = c.digits(2)?;
             }
             let minutes = h * 60 + m;
@@ -207,7 +295,7 @@ pub fn parse_iso_ms(s: &str) -> Option<i64> {
         }
         _ => {}
     }
-    if c.c.is_some() {
+    if c.cur().is_some() {
         return None;
     }
     if !(1..=9999).contains(&y)
@@ -251,8 +339,14 @@ mod tests {
         assert_eq!(parse_iso_ms("2026-01-01"), Some(1_767_225_600_000));
         assert_eq!(parse_iso_ms("2026-01-01\n"), Some(1_767_225_600_000));
         assert_eq!(parse_iso_ms("٢٠٢٦-01-01"), Some(1_767_225_600_000));
-        assert_eq!(parse_iso_ms("２０２６-01-01T10:00:00.１２３Z"), Some(1_767_261_600_123));
-        assert_eq!(parse_iso_ms("2026-01-01T10:00:00+05:99"), Some(1_767_237_660_000));
+        assert_eq!(
+            parse_iso_ms("２０２６-01-01T10:00:00.１２３Z"),
+            Some(1_767_261_600_123)
+        );
+        assert_eq!(
+            parse_iso_ms("2026-01-01T10:00:00+05:99"),
+            Some(1_767_237_660_000)
+        );
         assert_eq!(parse_iso_ms("2026-01-01T10:00:00+23:99"), None);
         assert_eq!(parse_iso_ms("2026-01-01 10:00+05"), Some(1_767_243_600_000));
         assert_eq!(parse_iso_ms("2024-02-29"), Some(1_709_164_800_000));

@@ -4,6 +4,7 @@
 pub const UNICODE_VERSION: &str = "14.0.0";
 
 /// First code point of each block of ten decimal digits (category Nd).
+#[rustfmt::skip]
 pub static DIGIT_ZEROS: [u32; 66] = [
     0x00030,
     0x00660,
@@ -74,6 +75,7 @@ pub static DIGIT_ZEROS: [u32; 66] = [
 ];
 
 /// ``str.upper()`` of every code point it changes: (code point, up to 3 chars, 0-padded).
+#[rustfmt::skip]
 pub static UPPER: [(u32, [u32; 3]); 1525] = [
     (0x00061, [0x00041, 0x00000, 0x00000]),
     (0x00062, [0x00042, 0x00000, 0x00000]),

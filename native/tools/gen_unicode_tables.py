@@ -20,6 +20,7 @@ OUT = Path(__file__).resolve().parent.parent / "src" / "unicode_tables.rs"
 
 
 def main() -> None:
+    """Write the tables."""
     zeros: list[int] = []
     for cp in range(0x110000):
         ch = chr(cp)
@@ -44,11 +45,13 @@ def main() -> None:
         f'pub const UNICODE_VERSION: &str = "{unicodedata.unidata_version}";',
         "",
         "/// First code point of each block of ten decimal digits (category Nd).",
+        "#[rustfmt::skip]",
         f"pub static DIGIT_ZEROS: [u32; {len(zeros)}] = [",
         *(f"    0x{z:05X}," for z in sorted(zeros)),
         "];",
         "",
         "/// ``str.upper()`` of every code point it changes: (code point, up to 3 chars, 0-padded).",
+        "#[rustfmt::skip]",
         f"pub static UPPER: [(u32, [u32; 3]); {len(upper)}] = [",
         *(f"    (0x{cp:05X}, [0x{a:05X}, 0x{b:05X}, 0x{c:05X}])," for cp, (a, b, c) in upper),
         "];",
