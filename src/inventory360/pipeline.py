@@ -190,11 +190,13 @@ class Pipeline:
             raw = inp.source.read(self.batch_bytes)
             if raw is None:
                 continue
-            lines += raw.n_lines
             nbytes += len(raw.buf)
             decoded = inp.decoder.decode(raw.buf)
+            n = decoded.table.num_rows + len(decoded.errors) + decoded.skipped
+            inp.source.lines_decoded(n)
+            lines += n
             (deltas if inp.kind == "deltas" else orders).append(decoded.table)
-            self.counters[f"{inp.kind}_in"] += raw.n_lines
+            self.counters[f"{inp.kind}_in"] += n
             self.counters[f"{inp.kind}_skipped"] += decoded.skipped
             if decoded.errors:
                 values = raw.buf.split(b"\n")
@@ -207,7 +209,7 @@ class Pipeline:
                             inp.source.line_position(raw, line),
                         )
                     )
-        if lines == 0:
+        if nbytes == 0:
             return None
         result = self.engine.process(_concat(deltas, DELTA_SCHEMA), _concat(orders, ORDER_SCHEMA))
         self.counters.update(result.counters)

@@ -95,7 +95,7 @@ def _nth_newline(buf: bytes, n: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class RawBatch:
-    """Complete lines read from one source, and where they start."""
+    """Complete lines read from one source, and where they start (``n_lines`` -1: unknown)."""
 
     source: str
     buf: bytes
@@ -129,6 +129,9 @@ class Source(ABC):
     def backlog(self) -> int | None:
         """Bytes (or messages) known to be pending, when the source can tell."""
         return None
+
+    def lines_decoded(self, n: int) -> None:  # noqa: B027 - optional hook
+        """Told how many lines the batch just read held (sources that count lines)."""
 
     def line_position(self, batch: RawBatch, line: int) -> dict[str, Any]:
         """The position of line ``line`` of ``batch``, for dead letters."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,49 +11,65 @@ from inventory360.errors import SourceError
 from inventory360.sources.base import RawBatch, Source
 
 _FINGERPRINT_BYTES = 64 * 1024
+log = logging.getLogger(__name__)
 
 
-def fingerprint(path: Path) -> str:
-    """Identity of a file by its first 64 KiB, so a file that grows keeps its identity."""
+def prefix_hash(path: Path, length: int) -> str:
+    """SHA-256 (hex, 24 chars) of the first ``length`` bytes of ``path``."""
     with path.open("rb") as f:
-        head = f.read(_FINGERPRINT_BYTES)
-    return hashlib.sha256(head).hexdigest()[:24]
+        return hashlib.sha256(f.read(length)).hexdigest()[:24]
 
 
 class JsonLinesFileSource(Source):
-    """Reads whole lines from a byte offset; the position is (fingerprint, offset, line)."""
+    """Reads whole lines from a byte offset of one file.
+
+    Its checkpoint key is the file's absolute path; the position also records a hash of
+    the file's first bytes (up to 64 KiB, as many as existed when first read), so a file
+    that grows (a log being appended to) resumes where it stopped, while a different file
+    put at the same path is read from the start.
+    """
 
     def __init__(self, name: str, path: Path) -> None:
         self.name = name
-        self.path = path
+        self.path = path.resolve()
         try:
-            self._file = path.open("rb")
-            self.fingerprint = fingerprint(path)
+            self._file = self.path.open("rb")
         except OSError as exc:
             raise SourceError(f"cannot read {name} file {path}: {exc.strerror}") from exc
         self.offset = 0
         self.line = 0
+        self._fp_len = 0
+        self._fp = ""
 
     @property
     def key(self) -> str:
-        """Checkpoint key of this source: the same file replayed again resumes here."""
-        return f"file:{self.fingerprint}"
+        """Checkpoint key of this source."""
+        return f"file:{self.path}"
 
     def position(self) -> dict[str, Any]:
-        """Byte offset and line number of the next unread line."""
-        return {"path": str(self.path), "offset": self.offset, "line": self.line}
+        """Byte offset and line number of the next unread line, and the prefix hash."""
+        return {"path": str(self.path), "offset": self.offset, "line": self.line, "fp": self._fp, "fp_len": self._fp_len}
 
     def seek(self, position: Any) -> None:
-        """Resume at a stored position."""
+        """Resume at a stored position, unless the file's first bytes changed."""
+        fp_len = int(position.get("fp_len", 0))
+        if fp_len and (self.path.stat().st_size < fp_len or prefix_hash(self.path, fp_len) != position.get("fp")):
+            log.warning("%s is not the file read before at this path: reading it from the start", self.path)
+            return
         self.offset = int(position["offset"])
         self.line = int(position["line"])
+        self._fp_len, self._fp = fp_len, str(position.get("fp", ""))
 
     def backlog(self) -> int:
         """Bytes not read yet."""
         return max(0, self.path.stat().st_size - self.offset)
 
     def read(self, max_bytes: int) -> RawBatch | None:
-        """Complete lines starting at the current offset (a last line without a newline counts)."""
+        """Complete lines from the current offset (a last line without a newline counts).
+
+        ``n_lines`` is left at -1: the decoder knows the count, and the pipeline reports it
+        back through :meth:`lines_decoded` (counting newlines here would scan twice).
+        """
         self._file.seek(self.offset)
         data = self._file.read(max_bytes)
         if not data:
@@ -68,13 +85,17 @@ class JsonLinesFileSource(Source):
             consumed, buf = len(data), data + b"\n"
         else:
             consumed = cut + 1
-            buf = data[:consumed]
-        n = buf.count(b"\n")
+            buf = data if consumed == len(data) else data[:consumed]
+        if not self._fp_len:
+            self._fp_len = min(consumed, _FINGERPRINT_BYTES)
+            self._fp = hashlib.sha256(buf[: self._fp_len]).hexdigest()[:24]
         start = {"path": str(self.path), "offset": self.offset, "line": self.line}
         self.offset += consumed
+        return RawBatch(self.name, buf, -1, start, {"path": str(self.path), "offset": self.offset})
+
+    def lines_decoded(self, n: int) -> None:
+        """Advance the line counter by the lines of the batch just read."""
         self.line += n
-        end = {"path": str(self.path), "offset": self.offset, "line": self.line}
-        return RawBatch(self.name, buf, n, start, end)
 
     def line_position(self, batch: RawBatch, line: int) -> dict[str, Any]:
         """File, 1-based line number and byte offset of a line of ``batch``."""
