@@ -139,3 +139,9 @@ class Source(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files or connections."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

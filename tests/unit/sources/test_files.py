@@ -19,33 +19,33 @@ def drain(src: JsonLinesFileSource, max_bytes: int = 7) -> list[bytes]:
 def test_reads_whole_lines_and_a_last_line_without_newline(tmp_path: Path) -> None:
     p = tmp_path / "f.jsonl"
     p.write_bytes(b"aaaaaaaaaaaa\nb\ncc")
-    src = JsonLinesFileSource("x", p)
-    assert drain(src) == [b"aaaaaaaaaaaa", b"b", b"cc"]
-    assert src.position()["line"] == 3 and src.backlog() == 0
+    with JsonLinesFileSource("x", p) as src:
+        assert drain(src) == [b"aaaaaaaaaaaa", b"b", b"cc"]  # type: ignore[arg-type]
+        assert src.position()["line"] == 3 and src.backlog() == 0
 
 
 def test_growing_file_resumes_and_replaced_file_restarts(tmp_path: Path) -> None:
     p = tmp_path / "f.jsonl"
     p.write_bytes(b"one\ntwo\n")
-    first = JsonLinesFileSource("x", p)
-    assert drain(first) == [b"one", b"two"]
-    pos = first.position()
+    with JsonLinesFileSource("x", p) as first:
+        assert drain(first) == [b"one", b"two"]  # type: ignore[arg-type]
+        pos = first.position()
     with p.open("ab") as f:
         f.write(b"three\n")
-    again = JsonLinesFileSource("x", p)
-    again.seek(pos)
-    assert drain(again) == [b"three"]
-    assert again.position()["line"] == 3
+    with JsonLinesFileSource("x", p) as again:
+        again.seek(pos)
+        assert drain(again) == [b"three"]  # type: ignore[arg-type]
+        assert again.position()["line"] == 3
     p.write_bytes(b"other\nfile\n")
-    replaced = JsonLinesFileSource("x", p)
-    replaced.seek(pos)
-    assert drain(replaced) == [b"other", b"file"]
+    with JsonLinesFileSource("x", p) as replaced:
+        replaced.seek(pos)
+        assert drain(replaced) == [b"other", b"file"]  # type: ignore[arg-type]
 
 
 def test_line_positions_for_dead_letters(tmp_path: Path) -> None:
     p = tmp_path / "f.jsonl"
     p.write_bytes(b"a\nbb\nccc\n")
-    src = JsonLinesFileSource("x", p)
-    raw = src.read(1 << 20)
-    assert raw is not None
-    assert src.line_position(raw, 2) == {"path": str(p.resolve()), "line": 3, "offset": 5}
+    with JsonLinesFileSource("x", p) as src:
+        raw = src.read(1 << 20)
+        assert raw is not None
+        assert src.line_position(raw, 2) == {"path": str(p.resolve()), "line": 3, "offset": 5}
