@@ -79,10 +79,9 @@ class Engine:
             e = np.empty(0, dtype=np.int64)
             return BatchResult(e, e, e, e.astype(bool), out.changed_lines, new_ids, counters)
         kid = np.concatenate(kids)
-        ids = np.unique(kid)
-        before_a = self.keys.cols["available_qty"][ids].copy()
-        before_r = self.keys.cols["reserved_qty"][ids].copy()
-        changed = self.keys.apply(kid, np.concatenate(d_av), np.concatenate(d_rs), np.concatenate(when))
+        changed, before_a, before_r = self.keys.apply(
+            kid, np.concatenate(d_av), np.concatenate(d_rs), np.concatenate(when)
+        )
         return BatchResult(
             changed,
             before_a,

@@ -41,11 +41,45 @@ class KeyIndex:
 
     @property
     def keys(self) -> pl.DataFrame:
-        """All keys in id order."""
+        """All keys in id order (possibly in several memory chunks)."""
         if self._chunks:
-            self._keys = pl.concat([self._keys, *self._chunks], rechunk=True)
+            self._keys = pl.concat([self._keys, *self._chunks], rechunk=False)
             self._chunks = []
+            if self._keys.n_chunks() > 32:
+                self._keys = self._keys.rechunk()
         return self._keys
+
+    def resolve_rows(self, keys: pl.DataFrame, insert: bool = True) -> np.ndarray:
+        """Id of every row of ``keys`` (rows may repeat); -1 for unknown when not inserting.
+
+        Rows are grouped by hash (``pandas.factorize``: one hash-table pass, no sort), each
+        group is resolved once, and every row is compared with its group's first row so
+        that two different keys sharing a hash are still told apart.
+        """
+        import pandas as pd
+
+        keys = keys.select(self.columns)
+        n = keys.height
+        if n == 0:
+            return np.empty(0, dtype=np.int64)
+        h = self._hasher(keys).astype(np.uint64, copy=False)
+        codes, uniq = pd.factorize(h)
+        first = np.empty(uniq.size, dtype=np.int64)
+        first[codes[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
+        ids = self._resolve(keys[first], insert, np.asarray(uniq, dtype=np.uint64))[codes]
+        if uniq.size < n:
+            rep = keys[first[codes]]
+            same = np.ones(n, dtype=bool)
+            for c in self.columns:
+                same &= (rep[c] == keys[c]).fill_null(False).to_numpy()
+            odd = np.flatnonzero(~same)
+            if odd.size:  # a hash shared by different keys within this batch
+                sub = keys[odd]
+                uniq_sub = sub.unique(maintain_order=True)
+                got = self._resolve(uniq_sub, insert)
+                lookup = {row: int(i) for row, i in zip(uniq_sub.rows(), got, strict=True)}
+                ids[odd] = [lookup[row] for row in sub.rows()]
+        return ids
 
     def lookup(self, keys: pl.DataFrame) -> np.ndarray:
         """Ids of ``keys`` (unique rows); -1 where a key is unknown."""
@@ -55,13 +89,14 @@ class KeyIndex:
         """Ids of ``keys`` (unique rows), giving new keys the next free ids in row order."""
         return self._resolve(keys, insert=True)
 
-    def _resolve(self, keys: pl.DataFrame, insert: bool) -> np.ndarray:
+    def _resolve(self, keys: pl.DataFrame, insert: bool, h: np.ndarray | None = None) -> np.ndarray:
         keys = keys.select(self.columns)
         n = keys.height
         out = np.full(n, -1, dtype=np.int64)
         if n == 0:
             return out
-        h = self._hasher(keys).astype(np.uint64, copy=False)
+        if h is None:
+            h = self._hasher(keys).astype(np.uint64, copy=False)
         if self._hashes.size:
             pos = np.searchsorted(self._hashes, h)
             pos_c = np.minimum(pos, self._hashes.size - 1)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from inventory360.engine.columns import Columns
 from inventory360.engine.index import KeyIndex
@@ -71,19 +72,20 @@ def _empty_outcome() -> OrderOutcome:
 
 def apply_orders(lines: LineTable, keys: KeyTable, orders: pa.Table, reserving: frozenset[str]) -> OrderOutcome:
     """Apply decoded order changes (``ORDER_SCHEMA``, arrival order) to ``lines``."""
-    if orders.num_rows == 0:
+    n = orders.num_rows
+    if n == 0:
         return _empty_outcome()
-    o = pl.from_arrow(orders).with_row_index("seq")  # type: ignore[union-attr]
-    ulines = o.select(LINE_COLUMNS).unique(maintain_order=True)
-    ulines = ulines.with_columns(pl.Series("lid", lines.ids(ulines)))
-    o = o.join(ulines, on=list(LINE_COLUMNS), how="left").sort(["lid", "seq"])
-
-    lid = o["lid"].to_numpy()
-    has_pos = o["has_pos"].to_numpy()
+    ident = pl.from_arrow(orders.select(list(LINE_COLUMNS)))
+    assert isinstance(ident, pl.DataFrame)
+    lid_all = lines.index.resolve_rows(ident)
+    lines.cols.grow_to(len(lines.index))
+    order = np.argsort(lid_all, kind="stable")  # by line, arrival order kept within a line
+    lid = lid_all[order]
+    col = _Columns(orders, order)
+    has_pos = col.np("has_pos")
     c = lines.cols.data
-    s_known = c["known"][lid]
-    s_has = c["has_pos"][lid] & s_known
-    first = np.ones(lid.size, dtype=bool)
+    s_has = c["has_pos"][lid] & c["known"][lid]
+    first = np.ones(n, dtype=bool)
     first[1:] = lid[1:] != lid[:-1]
     starts = np.flatnonzero(first)
     group = np.cumsum(first) - 1
@@ -91,30 +93,35 @@ def apply_orders(lines: LineTable, keys: KeyTable, orders: pa.Table, reserving: 
     any_pos = np.logical_or.reduceat(has_pos, starts)[group]
 
     accepted = ~any_pos  # no positions at all: arrival order decides, every change applies
-    vec = all_pos
-    if vec.any():
-        accepted |= vec & _accept_by_position(lines, o, lid, s_has, group, vec)
-    mixed = any_pos & ~all_pos
-    if mixed.any():
-        accepted[mixed] = _accept_sequential(o.filter(pl.Series(mixed)), s_has[mixed], lines)
-
-    a = o.filter(pl.Series(accepted))
-    ignored = int(lid.size - a.height)
-    if a.height == 0:
+    if all_pos.any():
+        accepted |= all_pos & _accept_by_position(lines, col, lid, s_has, group, all_pos)
+    mixed = np.flatnonzero(any_pos & ~all_pos)
+    if mixed.size:
+        accepted[mixed] = _accept_sequential(lines, col, lid, s_has, mixed)
+    acc = np.flatnonzero(accepted)
+    ignored = n - acc.size
+    if acc.size == 0:
         return OrderOutcome(*(np.empty(0, dtype=np.int64),) * 5, ignored)
-    return _outcome(lines, keys, a, reserving, ignored)
+    return _outcome(lines, keys, orders, order[acc], lid[acc], reserving, ignored)
+
+
+class _Columns:
+    """Numpy views of order columns, reordered by ``order``."""
+
+    def __init__(self, table: pa.Table, order: np.ndarray) -> None:
+        self.table = table
+        self.order = order
+
+    def np(self, name: str) -> np.ndarray:
+        arr = self.table[name].combine_chunks().fill_null(0) if self.table[name].null_count else self.table[name]
+        return np.asarray(arr.to_numpy(zero_copy_only=False))[self.order]
 
 
 def _accept_by_position(
-    lines: LineTable,
-    o: pl.DataFrame,
-    lid: np.ndarray,
-    s_has: np.ndarray,
-    group: np.ndarray,
-    rows: np.ndarray,
+    lines: LineTable, col: _Columns, lid: np.ndarray, s_has: np.ndarray, group: np.ndarray, rows: np.ndarray
 ) -> np.ndarray:
     """Accept mask where every change of the line has a position (running-maximum rule)."""
-    c_file, c_pos, c_row = (o[n].to_numpy() for n in ("pos_file", "pos", "pos_row"))
+    c_file, c_pos, c_row = (col.np(n) for n in ("pos_file", "pos", "pos_row"))
     # Rank the events' and the stored positions together, so one integer compares them.
     n = lid.size
     from_state = np.flatnonzero(s_has & rows)
@@ -124,9 +131,9 @@ def _accept_by_position(
     all_pos = np.concatenate([c_pos, st["pos"][sid]])
     all_row = np.concatenate([c_row, st["pos_row"][sid]])
     order = np.lexsort((all_row, all_pos, all_file))
-    key_sorted = np.stack([all_file[order], all_pos[order], all_row[order]])
+    f, p, r = all_file[order], all_pos[order], all_row[order]
     new_val = np.ones(order.size, dtype=bool)
-    new_val[1:] = np.any(key_sorted[:, 1:] != key_sorted[:, :-1], axis=0)
+    new_val[1:] = (f[1:] != f[:-1]) | (p[1:] != p[:-1]) | (r[1:] != r[:-1])
     dense = np.empty(order.size, dtype=np.int64)
     dense[order] = np.cumsum(new_val)  # ranks start at 1
     rank_e = dense[:n]
@@ -140,49 +147,49 @@ def _accept_by_position(
     first = np.ones(n, dtype=bool)
     first[1:] = group[1:] != group[:-1]
     prev[first] = 0
-    return rank_e >= np.maximum(prev, rank_s)
+    result: np.ndarray = rank_e >= np.maximum(prev, rank_s)
+    return result
 
 
-def _accept_sequential(o: pl.DataFrame, s_has: np.ndarray, lines: LineTable) -> np.ndarray:
+def _accept_sequential(
+    lines: LineTable, col: _Columns, lid: np.ndarray, s_has: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
     """Accept mask decided change by change (lines mixing positioned and bare changes)."""
     c = lines.cols.data
-    out = np.zeros(o.height, dtype=bool)
+    has, pf, pp, pr = (col.np(n)[rows].tolist() for n in ("has_pos", "pos_file", "pos", "pos_row"))
+    out = np.zeros(rows.size, dtype=bool)
     last: dict[int, tuple[bool, tuple[int, int, int]]] = {}
-    cols = zip(
-        o["lid"].to_list(),
-        o["has_pos"].to_list(),
-        o["pos_file"].to_list(),
-        o["pos"].to_list(),
-        o["pos_row"].to_list(),
-        s_has.tolist(),
-        strict=True,
-    )
-    for i, (lid, has, pf, pp, pr, st_has) in enumerate(cols):
-        if lid not in last:
-            last[lid] = (
-                st_has,
-                (int(c["pos_file"][lid]), int(c["pos"][lid]), int(c["pos_row"][lid])),
-            )
-        l_has, l_pos = last[lid]
-        if has and l_has and (pf, pp, pr) < l_pos:
+    for i, (line_id, st_has) in enumerate(zip(lid[rows].tolist(), s_has[rows].tolist(), strict=True)):
+        if line_id not in last:
+            last[line_id] = (st_has, (int(c["pos_file"][line_id]), int(c["pos"][line_id]), int(c["pos_row"][line_id])))
+        l_has, l_pos = last[line_id]
+        here = (pf[i], pp[i], pr[i])
+        if has[i] and l_has and here < l_pos:
             continue
         out[i] = True
-        last[lid] = (has, (pf, pp, pr))
+        last[line_id] = (has[i], here)
     return out
 
 
 def _outcome(
-    lines: LineTable, keys: KeyTable, a: pl.DataFrame, reserving: frozenset[str], ignored: int
+    lines: LineTable,
+    keys: KeyTable,
+    orders: pa.Table,
+    rows: np.ndarray,
+    lid: np.ndarray,
+    reserving: frozenset[str],
+    ignored: int,
 ) -> OrderOutcome:
-    lid = a["lid"].to_numpy()
-    is_del = (a["op"] == "d").to_numpy()
+    """Touches and reservation changes of the accepted changes ``rows`` (sorted by line)."""
+    a = orders.take(pa.array(rows))
+    is_del = pc.equal(a["op"], "d").to_numpy(zero_copy_only=False)
     time = a["change_time"].to_numpy()
     c = lines.cols.data
 
-    kid_new = np.full(a.height, -1, dtype=np.int64)
+    kid_new = np.full(rows.size, -1, dtype=np.int64)
     live_rows = np.flatnonzero(~is_del)
     if live_rows.size:
-        kid_new[live_rows] = _key_ids(keys, a[live_rows], "sku_id", "warehouse_id")
+        kid_new[live_rows] = _key_ids(keys, a.take(pa.array(live_rows)), "sku_id", "warehouse_id")
 
     first = np.ones(lid.size, dtype=bool)
     first[1:] = lid[1:] != lid[:-1]
@@ -193,23 +200,25 @@ def _outcome(
     state_key = np.where(c["live"][lid], c["key_id"][lid], -1)
     prev[first] = state_key[first]
 
-    touch_k = [kid_new[~is_del], prev[(prev >= 0) & (is_del | (prev != kid_new))]]
-    touch_t = [time[~is_del], time[(prev >= 0) & (is_del | (prev != kid_new))]]
+    moved = (prev >= 0) & (is_del | (prev != kid_new))
+    touch_k = [kid_new[~is_del], prev[moved]]
+    touch_t = [time[~is_del], time[moved]]
     blind = np.flatnonzero(
         is_del
         & (prev < 0)
-        & a["before_sku_id"].is_not_null().to_numpy()
-        & a["before_warehouse_id"].is_not_null().to_numpy()
+        & a["before_sku_id"].is_valid().to_numpy(zero_copy_only=False)
+        & a["before_warehouse_id"].is_valid().to_numpy(zero_copy_only=False)
     )
     if blind.size:
-        touch_k.append(_key_ids(keys, a[blind], "before_sku_id", "before_warehouse_id"))
+        touch_k.append(_key_ids(keys, a.take(pa.array(blind)), "before_sku_id", "before_warehouse_id"))
         touch_t.append(time[blind])
 
     # Reservation change per line: the final state's contribution minus the stored one.
     fin = np.flatnonzero(last)
     f_lid = lid[fin]
-    qty = a["quantity"].fill_null(0).to_numpy()
-    f_res = a["status"].is_in(list(reserving)).fill_null(False).to_numpy()[fin] & ~is_del[fin]
+    qty = pc.fill_null(a["quantity"], 0).to_numpy()
+    statuses = pa.array(sorted(reserving), pa.string())
+    f_res = pc.fill_null(pc.is_in(a["status"], statuses), False).to_numpy(zero_copy_only=False)[fin] & ~is_del[fin]
     old_res = c["live"][f_lid] & c["reserving"][f_lid]
     res_kid = np.concatenate([c["key_id"][f_lid][old_res], kid_new[fin][f_res]])
     res_delta = np.concatenate([-c["quantity"][f_lid][old_res], qty[fin][f_res]])
@@ -219,23 +228,13 @@ def _outcome(
     c["reserving"][f_lid] = f_res
     c["live"][f_lid] = ~is_del[fin]
     c["known"][f_lid] = True
-    c["has_pos"][f_lid] = a["has_pos"].to_numpy()[fin]
+    c["has_pos"][f_lid] = a["has_pos"].to_numpy(zero_copy_only=False)[fin]
     for name in ("pos_file", "pos", "pos_row"):
         c[name][f_lid] = a[name].to_numpy()[fin]
-    return OrderOutcome(
-        np.concatenate(touch_k),
-        np.concatenate(touch_t),
-        res_kid,
-        res_delta,
-        f_lid,
-        ignored,
-    )
+    return OrderOutcome(np.concatenate(touch_k), np.concatenate(touch_t), res_kid, res_delta, f_lid, ignored)
 
 
-def _key_ids(keys: KeyTable, rows: pl.DataFrame, sku: str, wh: str) -> np.ndarray:
+def _key_ids(keys: KeyTable, rows: pa.Table, sku: str, wh: str) -> np.ndarray:
     """Key ids for each row's (sku, wh) columns, creating keys as needed."""
-    pairs = rows.select(pl.col(sku).alias("sku_id"), pl.col(wh).alias("warehouse_id"))
-    uniq = pairs.unique(maintain_order=True)
-    uniq = uniq.with_columns(pl.Series("kid", keys.ids(uniq)))
-    joined = pairs.with_row_index("r").join(uniq, on=["sku_id", "warehouse_id"], how="left")
-    return joined.sort("r")["kid"].to_numpy()
+    pairs = pl.DataFrame({"sku_id": rows[sku], "warehouse_id": rows[wh]})
+    return keys.row_ids(pairs)

@@ -35,6 +35,12 @@ class KeyTable:
         self.cols.grow_to(len(self.index))
         return ids
 
+    def row_ids(self, keys: pl.DataFrame) -> np.ndarray:
+        """Id of every ``(sku_id, warehouse_id)`` row (rows may repeat), creating keys."""
+        ids = self.index.resolve_rows(keys)
+        self.cols.grow_to(len(self.index))
+        return ids
+
     def apply(self, kid: np.ndarray, d_avail: np.ndarray, d_res: np.ndarray, when: np.ndarray) -> np.ndarray:
         """Add the per-touch changes (``kid`` may repeat); returns the changed ids, sorted."""
         if kid.size == 0:
@@ -48,10 +54,11 @@ class KeyTable:
         ids = agg["kid"].to_numpy()
         add_a, add_r, latest = (agg[c].to_numpy() for c in ("a", "r", "t"))
         c = self.cols.data
+        before_a, before_r = c["available_qty"][ids], c["reserved_qty"][ids]
         c["available_qty"][ids] += add_a
         c["reserved_qty"][ids] += add_r
         c["updated_at"][ids] = np.maximum(c["updated_at"][ids], latest)
-        return ids
+        return ids, before_a, before_r
 
     def rows(self, ids: np.ndarray) -> pa.Table:
         """Snapshot rows (lake schema) of ``ids``."""

@@ -32,3 +32,21 @@ def test_ids_are_dense_exact_and_stable(hasher: object) -> None:
             assert g == ref.get((a, b), -1)
     assert ix.keys.rows() == list(ref)
     assert len(ix) == len(ref)
+
+
+@pytest.mark.parametrize("hasher", [None, weak])
+def test_resolve_rows_with_repeats(hasher: object) -> None:
+    ix = KeyIndex(["a", "b"]) if hasher is None else KeyIndex(["a", "b"], hasher=hasher)  # type: ignore[arg-type]
+    rng = np.random.default_rng(2)
+    ref: dict[tuple[str, str], int] = {}
+    for _ in range(20):
+        rows = pl.DataFrame(
+            {"a": [f"k{x}" for x in rng.integers(0, 60, 50)], "b": [f"w{x}" for x in rng.integers(0, 2, 50)]}
+        )
+        got = ix.resolve_rows(rows)
+        for (a, b), g in zip(rows.rows(), got, strict=True):
+            assert ref.setdefault((a, b), int(g)) == g  # one id per key, forever
+    assert sorted(ref.values()) == list(range(len(ref)))  # dense and distinct
+    assert {tuple(r): i for i, r in enumerate(ix.keys.rows())} == ref
+    unknown = pl.DataFrame({"a": ["zz", "k1"], "b": ["w0", "w0"]})
+    assert ix.resolve_rows(unknown, insert=False).tolist() == [-1, ref[("k1", "w0")]]
