@@ -98,7 +98,10 @@ class KeyIndex:
         if h is None:
             h = self._hasher(keys).astype(np.uint64, copy=False)
         if self._hashes.size:
-            pos = np.searchsorted(self._hashes, h)
+            # Probing in hash order walks the sorted array forwards: far fewer cache misses.
+            probe_order = np.argsort(h)
+            pos = np.empty(n, dtype=np.int64)
+            pos[probe_order] = np.searchsorted(self._hashes, h[probe_order])
             pos_c = np.minimum(pos, self._hashes.size - 1)
             hit = self._hashes[pos_c] == h
             hit_rows = np.flatnonzero(hit)
