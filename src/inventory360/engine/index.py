@@ -135,17 +135,15 @@ class KeyIndex:
 
     def _insert_fresh(self, keys: pl.DataFrame, h: np.ndarray) -> np.ndarray:
         ids = self._new_ids(keys)
-        own_h, own_ids = h, ids
-        uniq, first = np.unique(h, return_index=True)
-        if uniq.size != h.size:
+        order = np.argsort(h, kind="stable")
+        own_h, own_ids = h[order], ids[order]
+        dup = np.zeros(own_h.size, dtype=bool)
+        dup[1:] = own_h[1:] == own_h[:-1]
+        if dup.any():
             # Two new keys share a hash: the first one owns it, the others go aside.
-            owner = np.zeros(h.size, dtype=bool)
-            owner[first] = True
-            for row in np.flatnonzero(~owner).tolist():
-                self._overflow[tuple(keys.row(row))] = int(ids[row])
-            own_h, own_ids = h[first], ids[first]
-        order = np.argsort(own_h, kind="stable")
-        own_h, own_ids = own_h[order], own_ids[order]
+            for row in own_ids[dup].tolist():
+                self._overflow[tuple(keys.row(row - int(ids[0])))] = int(row)
+            own_h, own_ids = own_h[~dup], own_ids[~dup]
         at = np.searchsorted(self._hashes, own_h)
         self._hashes = np.insert(self._hashes, at, own_h)
         self._ids = np.insert(self._ids, at, own_ids)

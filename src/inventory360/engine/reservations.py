@@ -181,9 +181,15 @@ def _outcome(
     ignored: int,
 ) -> OrderOutcome:
     """Touches and reservation changes of the accepted changes ``rows`` (sorted by line)."""
-    a = orders.take(pa.array(rows))
+    take = pa.array(rows)
+    a = orders.select(["op", "sku_id", "warehouse_id", "status", "before_sku_id", "before_warehouse_id"])
+    a = a.take(take)
+    num = {
+        name: np.asarray(_filled(orders[name]).to_numpy(zero_copy_only=False))[rows]
+        for name in ("change_time", "quantity", "has_pos", "pos_file", "pos", "pos_row")
+    }
     is_del = pc.equal(a["op"], "d").to_numpy(zero_copy_only=False)
-    time = a["change_time"].to_numpy()
+    time = num["change_time"]
     c = lines.cols.data
 
     kid_new = np.full(rows.size, -1, dtype=np.int64)
@@ -216,7 +222,7 @@ def _outcome(
     # Reservation change per line: the final state's contribution minus the stored one.
     fin = np.flatnonzero(last)
     f_lid = lid[fin]
-    qty = pc.fill_null(a["quantity"], 0).to_numpy()
+    qty = num["quantity"]
     statuses = pa.array(sorted(reserving), pa.string())
     f_res = pc.fill_null(pc.is_in(a["status"], statuses), False).to_numpy(zero_copy_only=False)[fin] & ~is_del[fin]
     old_res = c["live"][f_lid] & c["reserving"][f_lid]
@@ -228,10 +234,14 @@ def _outcome(
     c["reserving"][f_lid] = f_res
     c["live"][f_lid] = ~is_del[fin]
     c["known"][f_lid] = True
-    c["has_pos"][f_lid] = a["has_pos"].to_numpy(zero_copy_only=False)[fin]
-    for name in ("pos_file", "pos", "pos_row"):
-        c[name][f_lid] = a[name].to_numpy()[fin]
+    for name in ("has_pos", "pos_file", "pos", "pos_row"):
+        c[name][f_lid] = num[name][fin]
     return OrderOutcome(np.concatenate(touch_k), np.concatenate(touch_t), res_kid, res_delta, f_lid, ignored)
+
+
+def _filled(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Integer columns with nulls as 0 (booleans have none)."""
+    return pc.fill_null(values, 0) if values.null_count else values
 
 
 def _key_ids(keys: KeyTable, rows: pa.Table, sku: str, wh: str) -> np.ndarray:
