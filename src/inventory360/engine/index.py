@@ -56,7 +56,7 @@ class KeyIndex:
         group is resolved once, and every row is compared with its group's first row so
         that two different keys sharing a hash are still told apart.
         """
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped]
 
         keys = keys.select(self.columns)
         n = keys.height
@@ -79,7 +79,7 @@ class KeyIndex:
                 got = self._resolve(uniq_sub, insert)
                 lookup = {row: int(i) for row, i in zip(uniq_sub.rows(), got, strict=True)}
                 ids[odd] = [lookup[row] for row in sub.rows()]
-        return ids
+        return np.asarray(ids, dtype=np.int64)
 
     def lookup(self, keys: pl.DataFrame) -> np.ndarray:
         """Ids of ``keys`` (unique rows); -1 where a key is unknown."""

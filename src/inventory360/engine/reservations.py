@@ -114,7 +114,8 @@ class _Columns:
 
     def np(self, name: str) -> np.ndarray:
         arr = self.table[name].combine_chunks().fill_null(0) if self.table[name].null_count else self.table[name]
-        return np.asarray(arr.to_numpy(zero_copy_only=False))[self.order]
+        out: np.ndarray = np.asarray(arr.to_numpy(zero_copy_only=False))[self.order]
+        return out
 
 
 def _accept_by_position(

@@ -41,10 +41,16 @@ class KeyTable:
         self.cols.grow_to(len(self.index))
         return ids
 
-    def apply(self, kid: np.ndarray, d_avail: np.ndarray, d_res: np.ndarray, when: np.ndarray) -> np.ndarray:
-        """Add the per-touch changes (``kid`` may repeat); returns the changed ids, sorted."""
+    def apply(
+        self, kid: np.ndarray, d_avail: np.ndarray, d_res: np.ndarray, when: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Add the per-touch changes (``kid`` may repeat).
+
+        Returns the changed ids (sorted) and their available and reserved quantities from
+        before this call (alerts and projections compare them).
+        """
         if kid.size == 0:
-            return kid
+            return kid, kid, kid
         agg = (
             pl.DataFrame({"kid": kid, "a": d_avail, "r": d_res, "t": when})
             .group_by("kid")
