@@ -5,7 +5,7 @@ use crate::batch::{
 };
 use crate::columns::{push_int, Bitmap, I64Col, StrCol};
 use crate::json::{specials, with_key, Bad, Val, P, R};
-use crate::text::{digit, in_range, int_time_ms, strip, upper_into};
+use crate::text::{in_range, int_time_ms, strip, upper_into};
 
 pub struct OrderCols {
     pub line: I64Col,
@@ -308,9 +308,9 @@ fn optional_text<'s>(v: Val, line: &'s [u8], sc: &'s mut Vec<u8>) -> Option<&'s 
 
 /// `debezium._position`: (has_pos, file number, pos, row).
 ///
-/// The file number is the run of trailing digits of `source.file` (`(\d+)$`, so Unicode
-/// digits count and one final `\n` is ignored); with its leading ASCII zeros removed, more
-/// than 19 digits or a value beyond int64 means no usable position.
+/// The file number is the run of ASCII digits at the very end of `source.file`
+/// (`([0-9]+)\Z`: 0 when it ends otherwise, e.g. in `\n`); with its leading zeros removed,
+/// more than 19 digits or a value beyond int64 means no usable position.
 fn position(env: &Env, line: &[u8], sc: &mut Vec<u8>) -> (bool, i64, i64, i64) {
     const NONE: (bool, i64, i64, i64) = (false, 0, 0, 0);
     if !matches!(env.source, Val::Obj) {
@@ -323,31 +323,20 @@ fn position(env: &Env, line: &[u8], sc: &mut Vec<u8>) -> (bool, i64, i64, i64) {
     if file.len == 0 {
         return NONE;
     }
-    let file = str_of(file, line, sc);
-    let body = file.strip_suffix('\n').unwrap_or(file);
-    let bytes = body.as_bytes();
+    let bytes = str_of(file, line, sc).as_bytes();
     let mut start = bytes.len();
     while start > 0 && bytes[start - 1].is_ascii_digit() {
         start -= 1;
     }
-    if start > 0 && bytes[start - 1] >= 0x80 {
-        // A non-ASCII Unicode digit may continue the run.
-        for (i, c) in body[..start].char_indices().rev() {
-            if digit(c).is_none() {
-                break;
-            }
-            start = i;
-        }
+    while start < bytes.len() && bytes[start] == b'0' {
+        start += 1; // `.lstrip("0")`
     }
-    // `.lstrip("0")` removes ASCII zeros only.
-    let text = body[start..].trim_start_matches('0');
-    let mut file_no: u64 = 0;
-    for (n, c) in text.chars().enumerate() {
-        if n == 19 {
-            return NONE;
-        }
-        file_no = file_no * 10 + digit(c).unwrap_or(0) as u64; // < 10^19 < 2^64
+    let text = &bytes[start..];
+    if text.len() > 19 {
+        return NONE;
     }
+    // At most 19 digits: < 10^19 < 2^64.
+    let file_no = text.iter().fold(0u64, |v, &c| v * 10 + (c - b'0') as u64);
     if file_no > i64::MAX as u64 {
         return NONE;
     }

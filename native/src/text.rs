@@ -1,8 +1,8 @@
 //! Text rules of the reference decoders: `str.strip(WHITESPACE)`, `str.upper()`, the
-//! ISO-8601 grammar of `timestamps.py` (with Python's Unicode `\d` and `int()`),
-//! integer time magnitudes and the TIMESTAMP(3) range.
+//! ISO-8601 grammar of `timestamps.py` (ASCII digits, whole-string match), integer time
+//! magnitudes and the TIMESTAMP(3) range.
 
-use crate::unicode_tables::{DIGIT_ZEROS, UPPER};
+use crate::unicode_tables::UPPER;
 
 /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z in epoch ms.
 pub const MIN_MS: i64 = -62_135_596_800_000;
@@ -26,24 +26,6 @@ pub fn strip(s: &str) -> &str {
         (Some(&f), Some(&l)) if f > b' ' && f < 0x80 && l > b' ' && l < 0x80 => s,
         _ => s.trim_matches(is_ws),
     }
-}
-
-/// The value of a Unicode decimal digit (category Nd), as Python's `\d` / `int()` see it.
-#[inline]
-pub fn digit(c: char) -> Option<u32> {
-    let cp = c as u32;
-    if cp.wrapping_sub('0' as u32) < 10 {
-        return Some(cp - '0' as u32);
-    }
-    if cp < 0x660 {
-        return None;
-    }
-    let k = DIGIT_ZEROS.partition_point(|&z| z <= cp);
-    if k == 0 {
-        return None;
-    }
-    let d = cp - DIGIT_ZEROS[k - 1];
-    (d < 10).then_some(d)
 }
 
 /// Appends Python's `s.upper()`.
@@ -73,88 +55,6 @@ pub fn upper_into(s: &str, out: &mut Vec<u8>) {
     }
 }
 
-/// A cursor over the characters of a time string.
-trait Cursor {
-    /// The current character (None at the end).
-    fn cur(&self) -> Option<char>;
-    fn bump(&mut self);
-    /// Consumes a decimal digit (any Unicode Nd character for the char cursor).
-    fn digit(&mut self) -> Option<u32>;
-
-    #[inline]
-    fn eat(&mut self, ch: char) -> bool {
-        if self.cur() == Some(ch) {
-            self.bump();
-            true
-        } else {
-            false
-        }
-    }
-
-    #[inline]
-    fn digits(&mut self, n: u32) -> Option<i64> {
-        let mut v = 0i64;
-        for _ in 0..n {
-            v = v * 10 + self.digit()? as i64;
-        }
-        Some(v)
-    }
-}
-
-/// Any text: Unicode digits allowed, as Python's `\d` and `int()` do.
-struct CharCur<'s> {
-    it: std::str::Chars<'s>,
-    c: Option<char>,
-}
-
-impl Cursor for CharCur<'_> {
-    #[inline]
-    fn cur(&self) -> Option<char> {
-        self.c
-    }
-
-    #[inline]
-    fn bump(&mut self) {
-        self.c = self.it.next();
-    }
-
-    #[inline]
-    fn digit(&mut self) -> Option<u32> {
-        let d = digit(self.c?)?;
-        self.bump();
-        Some(d)
-    }
-}
-
-/// ASCII text (the usual case): byte steps.
-struct ByteCur<'s> {
-    b: &'s [u8],
-    i: usize,
-}
-
-impl Cursor for ByteCur<'_> {
-    #[inline]
-    fn cur(&self) -> Option<char> {
-        self.b.get(self.i).map(|&c| c as char)
-    }
-
-    #[inline]
-    fn bump(&mut self) {
-        self.i += 1;
-    }
-
-    #[inline]
-    fn digit(&mut self) -> Option<u32> {
-        let d = self.b.get(self.i)?.wrapping_sub(b'0');
-        if d < 10 {
-            self.i += 1;
-            Some(d as u32)
-        } else {
-            None
-        }
-    }
-}
-
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 #[inline]
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -179,21 +79,27 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 
 /// `timestamps.parse_iso_ms`: epoch ms of the ISO grammar, None when invalid (no range check).
 ///
-/// `re`'s `$` also matches before one final `\n`, so one trailing newline is ignored.
+/// The grammar is matched against the whole string with ASCII digits only (`[0-9]`,
+/// `fullmatch`), so any non-ASCII character or a trailing `\n` makes it invalid.
 pub fn parse_iso_ms(s: &str) -> Option<i64> {
-    let s = s.strip_suffix('\n').unwrap_or(s);
-    if let Some(ms) = canonical_iso(s.as_bytes()) {
-        return Some(ms);
+    let b = s.as_bytes();
+    canonical_iso(b).or_else(|| parse_iso(b))
+}
+
+/// Civil fields to epoch ms, None unless they name a real date and time of day.
+#[inline]
+fn civil_ms(y: i64, mo: i64, d: i64, hh: i64, mi: i64, ss: i64) -> Option<i64> {
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || d < 1
+        || d > days_in_month(y, mo)
+        || hh > 23
+        || mi > 59
+        || ss > 59
+    {
+        return None;
     }
-    if s.is_ascii() {
-        return parse_iso(ByteCur {
-            b: s.as_bytes(),
-            i: 0,
-        });
-    }
-    let mut it = s.chars();
-    let first = it.next();
-    parse_iso(CharCur { it, c: first })
+    Some((days_from_civil(y, mo, d) * 86_400 + hh * 3600 + mi * 60 + ss) * 1000)
 }
 
 /// The usual `YYYY-MM-DDThh:mm:ss.fffZ` (24 ASCII bytes); None for anything else, which the
@@ -224,46 +130,81 @@ fn canonical_iso(b: &[u8]) -> Option<i64> {
     };
     let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
     let (hh, mi, ss, frac) = (num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 23)?);
-    if !(1..=9999).contains(&y)
-        || !(1..=12).contains(&mo)
-        || d < 1
-        || d > days_in_month(y, mo)
-        || hh > 23
-        || mi > 59
-        || ss > 59
-    {
-        return None;
+    Some(civil_ms(y, mo, d, hh, mi, ss)? + frac)
+}
+
+/// A cursor over the bytes of a time string.
+struct Cur<'s> {
+    b: &'s [u8],
+    i: usize,
+}
+
+impl Cur<'_> {
+    #[inline]
+    fn cur(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
     }
-    Some((days_from_civil(y, mo, d) * 86_400 + hh * 3600 + mi * 60 + ss) * 1000 + frac)
+
+    #[inline]
+    fn eat(&mut self, ch: u8) -> bool {
+        if self.cur() == Some(ch) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Consumes one ASCII digit.
+    #[inline]
+    fn digit(&mut self) -> Option<i64> {
+        let d = self.cur()?.wrapping_sub(b'0');
+        if d < 10 {
+            self.i += 1;
+            Some(d as i64)
+        } else {
+            None
+        }
+    }
+
+    /// Consumes exactly `n` ASCII digits.
+    #[inline]
+    fn digits(&mut self, n: u32) -> Option<i64> {
+        let mut v = 0i64;
+        for _ in 0..n {
+            v = v * 10 + self.digit()?;
+        }
+        Some(v)
+    }
 }
 
 #[inline]
-fn parse_iso<C: Cursor>(mut c: C) -> Option<i64> {
+fn parse_iso(b: &[u8]) -> Option<i64> {
+    let mut c = Cur { b, i: 0 };
     let y = c.digits(4)?;
-    if !c.eat('-') {
+    if !c.eat(b'-') {
         return None;
     }
     let mo = c.digits(2)?;
-    if !c.eat('-') {
+    if !c.eat(b'-') {
         return None;
     }
     let d = c.digits(2)?;
     let (mut hh, mut mi, mut ss, mut frac) = (0i64, 0i64, 0i64, 0i64);
-    if c.cur() == Some('T') || c.cur() == Some(' ') {
-        c.bump();
+    if c.eat(b'T') || c.eat(b' ') {
         hh = c.digits(2)?;
-        if c.eat(':') {
+        if c.eat(b':') {
             mi = c.digits(2)?;
-            if c.eat(':') {
+            if c.eat(b':') {
                 ss = c.digits(2)?;
-                if c.eat('.') {
+                if c.eat(b'.') {
                     let mut n = 0;
                     while let Some(v) = c.digit() {
                         if n == 9 {
                             return None;
                         }
                         if n < 3 {
-                            frac = frac * 10 + v as i64;
+                            frac = frac * 10 + v;
                         }
                         n += 1;
                     }
@@ -279,37 +220,26 @@ fn parse_iso<C: Cursor>(mut c: C) -> Option<i64> {
     }
     let mut offset_min = 0i64;
     match c.cur() {
-        Some('Z') => c.bump(),
-        Some(sign @ ('+' | '-')) => {
-            c.bump();
+        Some(b'Z') => c.i += 1,
+        Some(sign @ (b'+' | b'-')) => {
+            c.i += 1;
             let h = c.digits(2)?;
             let mut m = 0;
-            if c.eat(':') || c.cur().and_then(digit).is_some() {
+            if c.eat(b':') || c.cur().is_some_and(|x| x.is_ascii_digit()) {
                 m = c.digits(2)?;
             }
-            let minutes = h * 60 + m;
-            if minutes >= 24 * 60 {
+            if h > 23 || m > 59 {
                 return None;
             }
-            offset_min = if sign == '-' { -minutes } else { minutes };
+            let minutes = h * 60 + m;
+            offset_min = if sign == b'-' { -minutes } else { minutes };
         }
         _ => {}
     }
     if c.cur().is_some() {
         return None;
     }
-    if !(1..=9999).contains(&y)
-        || !(1..=12).contains(&mo)
-        || d < 1
-        || d > days_in_month(y, mo)
-        || hh > 23
-        || mi > 59
-        || ss > 59
-    {
-        return None;
-    }
-    let secs = days_from_civil(y, mo, d) * 86_400 + hh * 3600 + mi * 60 + ss - offset_min * 60;
-    Some(secs * 1000 + frac)
+    Some(civil_ms(y, mo, d, hh, mi, ss)? - offset_min * 60_000 + frac)
 }
 
 /// `timestamps.int_time_ms`: ms, or Debezium µs/ns told apart by magnitude (floored).
@@ -337,24 +267,35 @@ mod tests {
     #[test]
     fn iso() {
         assert_eq!(parse_iso_ms("2026-01-01"), Some(1_767_225_600_000));
-        assert_eq!(parse_iso_ms("2026-01-01\n"), Some(1_767_225_600_000));
-        assert_eq!(parse_iso_ms("٢٠٢٦-01-01"), Some(1_767_225_600_000));
+        assert_eq!(parse_iso_ms("2026-01-01\n"), None);
+        assert_eq!(parse_iso_ms("2026-01-01T10:00:00.123Z\n"), None);
+        assert_eq!(parse_iso_ms("٢٠٢٦-01-01"), None);
+        assert_eq!(parse_iso_ms("２０２６-01-01T10:00:00.１２３Z"), None);
+        assert_eq!(parse_iso_ms("2026-01-01T10:00:00.１Z"), None);
         assert_eq!(
-            parse_iso_ms("２０２６-01-01T10:00:00.１２３Z"),
-            Some(1_767_261_600_123)
+            parse_iso_ms("2026-01-01T10:00:00+05:59"),
+            Some(1_767_240_060_000)
         );
+        assert_eq!(parse_iso_ms("2026-01-01T10:00:00+05:60"), None);
+        assert_eq!(parse_iso_ms("2026-01-01T10:00:00+05:99"), None);
+        assert_eq!(parse_iso_ms("2026-01-01T10:00:00-0099"), None);
         assert_eq!(
-            parse_iso_ms("2026-01-01T10:00:00+05:99"),
-            Some(1_767_237_660_000)
+            parse_iso_ms("2026-01-01T10:00:00+23:59"),
+            Some(1_767_175_260_000)
         );
-        assert_eq!(parse_iso_ms("2026-01-01T10:00:00+23:99"), None);
+        assert_eq!(parse_iso_ms("2026-01-01T10:00:00+24:00"), None);
         assert_eq!(parse_iso_ms("2026-01-01 10:00+05"), Some(1_767_243_600_000));
         assert_eq!(parse_iso_ms("2024-02-29"), Some(1_709_164_800_000));
         assert_eq!(parse_iso_ms("2026-02-29"), None);
+        assert_eq!(parse_iso_ms("2026-01-01T24:00"), None);
+        assert_eq!(parse_iso_ms("2026-01-01T23:60"), None);
+        assert_eq!(parse_iso_ms("2026-01-01T23:59:60"), None);
+        assert_eq!(parse_iso_ms("2026-01-01T23:59:60.000Z"), None);
         assert_eq!(parse_iso_ms("0000-01-01"), None);
         assert_eq!(parse_iso_ms("2026-01-01T10:00:00.1234567891"), None);
         assert_eq!(parse_iso_ms("0001-01-01T00:00:00Z"), Some(MIN_MS));
         assert_eq!(parse_iso_ms("9999-12-31T23:59:59.999999Z"), Some(MAX_MS));
+        assert_eq!(parse_iso_ms("1969-12-31T23:59:59.999Z"), Some(-1));
     }
 
     #[test]

@@ -1,11 +1,9 @@
 """Generate ``src/unicode_tables.rs`` from the running Python's Unicode database.
 
-The native decoder must agree with CPython on two Unicode-dependent points of the
-reference decoders:
-
-* ``re``'s ``\\d`` and ``int()`` accept every character of category Nd (decimal digits),
-  not only ASCII ``0-9`` (``timestamps.ISO_PATTERN`` and ``debezium._TRAILING_DIGITS``);
-* ``str.upper()`` (Debezium ``status``) uses CPython's full case mapping.
+The native decoder must agree with CPython on the one Unicode-dependent point of the
+reference decoders: ``str.upper()`` (Debezium ``status``) uses CPython's full case
+mapping. (Digits are ASCII ``0-9`` everywhere: the ISO-8601 grammar of
+``timestamps.py`` and the binlog file number of ``debezium.py`` need no table.)
 
 Run with the interpreter the project uses: ``python native/tools/gen_unicode_tables.py``.
 """
@@ -21,15 +19,6 @@ OUT = Path(__file__).resolve().parent.parent / "src" / "unicode_tables.rs"
 
 def main() -> None:
     """Write the tables."""
-    zeros: list[int] = []
-    for cp in range(0x110000):
-        ch = chr(cp)
-        if ch.isdecimal():
-            zero = cp - unicodedata.decimal(ch)
-            if zero not in zeros:
-                zeros.append(zero)
-    for zero in zeros:  # every block is ten consecutive digits 0..9
-        assert all(unicodedata.decimal(chr(zero + k), -1) == k for k in range(10))
     upper: list[tuple[int, list[int]]] = []
     for cp in range(0x110000):
         if 0xD800 <= cp <= 0xDFFF:
@@ -43,12 +32,6 @@ def main() -> None:
         f"// Python {sys.version.split()[0]}, Unicode {unicodedata.unidata_version}.",
         "",
         f'pub const UNICODE_VERSION: &str = "{unicodedata.unidata_version}";',
-        "",
-        "/// First code point of each block of ten decimal digits (category Nd).",
-        "#[rustfmt::skip]",
-        f"pub static DIGIT_ZEROS: [u32; {len(zeros)}] = [",
-        *(f"    0x{z:05X}," for z in sorted(zeros)),
-        "];",
         "",
         "/// ``str.upper()`` of every code point it changes: (code point, up to 3 chars, 0-padded).",
         "#[rustfmt::skip]",

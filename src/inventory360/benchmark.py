@@ -46,7 +46,21 @@ def _stock_file(path: Path, skus: int, warehouses: int) -> None:
         t = iso_ms(START_MS - 1000)
         for s in range(skus):
             sku = f"SKU-{s:07d}"
-            f.write(b"".join(orjson.dumps({"event_id": f"init-{s}-{w}", "sku_id": sku, "warehouse_id": f"WH-{w:03d}", "available_delta": 100, "event_time": t}) + b"\n" for w in range(warehouses)))
+            f.write(
+                b"".join(
+                    orjson.dumps(
+                        {
+                            "event_id": f"init-{s}-{w}",
+                            "sku_id": sku,
+                            "warehouse_id": f"WH-{w:03d}",
+                            "available_delta": 100,
+                            "event_time": t,
+                        }
+                    )
+                    + b"\n"
+                    for w in range(warehouses)
+                )
+            )
 
 
 def _phase(name: str, layout: LakeLayout, inputs: list[Input], batch_bytes: int) -> BenchResult:
@@ -64,7 +78,32 @@ def _phase(name: str, layout: LakeLayout, inputs: list[Input], batch_bytes: int)
     return res
 
 
-def run(work: Path, skus: int, warehouses: int, events: int, batch_mb: float, seed: int) -> list[BenchResult]:
+def _kafka_inputs(bootstrap: str, data: Path) -> list[Input]:
+    """Topics holding the generated files (created and filled once per data set)."""
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+    from inventory360.cli.options import decoders
+    from inventory360.sinks.kafka import produce_file
+    from inventory360.sources.kafka import KafkaSource
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = {kind: f"bench-{data.name}-{kind}" for kind in ("deltas", "orders")}
+    existing = admin.list_topics(timeout=10).topics
+    for kind, topic in names.items():
+        if topic not in existing:
+            admin.create_topics([NewTopic(topic, num_partitions=8, replication_factor=1)])[topic].result(30)
+            print(f"producing {data / (kind + '.jsonl')} to {topic} …", flush=True)
+            produce_file(bootstrap, topic, data / f"{kind}.jsonl", kind)
+    d, o = decoders()
+    return [
+        Input("deltas", KafkaSource("deltas", bootstrap, names["deltas"]), d),
+        Input("orders", KafkaSource("orders", bootstrap, names["orders"]), o),
+    ]
+
+
+def run(
+    work: Path, skus: int, warehouses: int, events: int, batch_mb: float, seed: int, kafka: str | None = None
+) -> list[BenchResult]:
     """Generate (cached) data, then time the warm-up and the measured replay."""
     from inventory360.cli.options import build_inputs
 
@@ -78,16 +117,28 @@ def run(work: Path, skus: int, warehouses: int, events: int, batch_mb: float, se
     layout = LakeLayout(lake)
     batch = int(batch_mb * (1 << 20))
     warm = _phase("warm-up", layout, build_inputs([data / "stock.jsonl"], []), batch)
-    measured = _phase("measured", layout, build_inputs([data / "deltas.jsonl"], [data / "orders.jsonl"]), batch)
+    inputs = _kafka_inputs(kafka, data) if kafka else build_inputs([data / "deltas.jsonl"], [data / "orders.jsonl"])
+    measured = _phase("measured" if not kafka else "kafka", layout, inputs, batch)
     return [warm, measured]
 
 
-def main(work: Path = Path(".cache/bench"), skus: int = 50_000, warehouses: int = 20, events: int = 2_000_000, batch_mb: float = 64.0, seed: int = 1) -> None:
+def main(
+    work: Path = Path(".cache/bench"),
+    skus: int = 50_000,
+    warehouses: int = 20,
+    events: int = 2_000_000,
+    batch_mb: float = 64.0,
+    seed: int = 1,
+    kafka: str | None = None,
+) -> None:
     """Print the benchmark table."""
     from inventory360.sources import native
 
-    results = run(work, skus, warehouses, events, batch_mb, seed)
-    print(f"decoder: {'native (Rust)' if native.available() else 'Python reference'}; batch {batch_mb} MiB per source")
+    results = run(work, skus, warehouses, events, batch_mb, seed, kafka)
+    source = f"Kafka at {kafka}" if kafka else "JSON Lines files"
+    print(
+        f"source: {source}; decoder: {'native (Rust)' if native.available() else 'Python reference'}; batch {batch_mb} MiB per source"
+    )
     for r in results:
         print(r.line())
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB")

@@ -32,11 +32,14 @@ import click
     help="MiB per source per micro-batch.",
 )
 @click.option("--seed", default=1, show_default=True, type=int)
-def bench(work: Path, skus: int, warehouses: int, events: int, batch_mb: float, seed: int) -> None:
+@click.option(
+    "--kafka", metavar="BOOTSTRAP", help="Read the measured phase from Kafka (topics are created and filled once)."
+)
+def bench(work: Path, skus: int, warehouses: int, events: int, batch_mb: float, seed: int, kafka: str | None) -> None:
     """Measure events per CPU-second from JSON Lines to committed lake snapshot.
 
     Prints events/CPU-s, events/s, p50/p99 micro-batch latency and peak RSS.
     """
     from inventory360.benchmark import main
 
-    main(work, skus, warehouses, events, batch_mb, seed)
+    main(work, skus, warehouses, events, batch_mb, seed, kafka)

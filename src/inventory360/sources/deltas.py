@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import orjson
-import polars as pl
-import pyarrow as pa
-import pyarrow.json as pj
 
-from inventory360.records import DELTA_SCHEMA, WHITESPACE, Decoded
+from inventory360.records import DELTA_SCHEMA, WHITESPACE
 from inventory360.sources.base import RecordDecoder, Row
-from inventory360.sources.timestamps import in_range, int_column_ms, iso_column_ms, parse_iso_ms
+from inventory360.sources.timestamps import in_range, int_time_ms, parse_iso_ms
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 
@@ -40,8 +36,6 @@ def time_value_ms(value: Any) -> int | None:
     if isinstance(value, str):
         ms = parse_iso_ms(value)
     elif is_int(value):
-        from inventory360.sources.timestamps import int_time_ms
-
         ms = int_time_ms(value)
     else:
         return None
@@ -82,16 +76,14 @@ def _delta_record(obj: Any) -> Row:
     }
 
 
-_JSON_TIME_TYPES = (pa.string(), pa.int64())
-
-
 class DeltaDecoder(RecordDecoder):
-    """Inventory deltas: JSON objects with sku/warehouse ids, a delta and an event time."""
+    """Inventory deltas: JSON objects with sku/warehouse ids, a delta and an event time.
+
+    The plain reference: ``decode`` applies :meth:`record` line by line. The fast path is
+    the native decoder (:mod:`inventory360.sources.native`), which gives the same results.
+    """
 
     schema = DELTA_SCHEMA
-
-    def __init__(self) -> None:
-        self._time_type = 0  # which event_time JSON type the last block had
 
     def record(self, value: bytes) -> Row | str | None:
         """Decode one delta message (the reference for every rule)."""
@@ -103,77 +95,3 @@ class DeltaDecoder(RecordDecoder):
             return _delta_record(obj)
         except InvalidRecord as bad:
             return str(bad)
-
-    def fast(self, buf: bytes, n_lines: int) -> Decoded | None:
-        """Arrow's JSON reader with a strict schema; any type surprise returns None."""
-        table = None
-        for attempt in range(len(_JSON_TIME_TYPES)):
-            kind = (self._time_type + attempt) % len(_JSON_TIME_TYPES)
-            try:
-                table = _read(buf, _JSON_TIME_TYPES[kind])
-            except pa.ArrowInvalid:
-                continue
-            self._time_type = kind
-            break
-        if table is None or table.num_rows != n_lines:
-            return None
-        return _validate(table, n_lines)
-
-
-def _read(buf: bytes, time_type: pa.DataType) -> pa.Table:
-    schema = pa.schema(
-        [
-            ("sku_id", pa.string()),
-            ("warehouse_id", pa.string()),
-            ("available_delta", pa.int64()),
-            ("event_time", time_type),
-            ("event_id", pa.string()),
-        ]
-    )
-    return pj.read_json(
-        io.BytesIO(buf),
-        read_options=pj.ReadOptions(block_size=1 << 22),
-        parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
-    )
-
-
-def _validate(table: pa.Table, n_lines: int) -> Decoded:
-    raw_time = table["event_time"].combine_chunks()
-    times = iso_column_ms(raw_time) if pa.types.is_string(raw_time.type) else int_column_ms(raw_time)
-    df = pl.from_arrow(table).with_columns(  # type: ignore[union-attr]
-        pl.Series("time_ms", times, dtype=pl.Int64),
-        pl.col("sku_id").str.strip_chars(WHITESPACE),
-        pl.col("warehouse_id").str.strip_chars(WHITESPACE),
-        pl.arange(0, n_lines, dtype=pl.Int64).alias("line"),
-    )
-    reason = pl.lit(None, dtype=pl.String)
-    checks = [
-        (
-            pl.col("time_ms").is_null() & pl.col("event_time").is_not_null(),
-            "event_time: not a valid time",
-        ),
-        (pl.col("event_time").is_null(), "event_time: missing"),
-        (pl.col("available_delta").is_null(), "available_delta: missing"),
-        (pl.col("warehouse_id") == "", "warehouse_id: empty"),
-        (pl.col("warehouse_id").is_null(), "warehouse_id: missing"),
-        (pl.col("sku_id") == "", "sku_id: empty"),
-        (pl.col("sku_id").is_null(), "sku_id: missing"),
-    ]
-    # Later checks win, so list them in reverse of the reference's order.
-    for cond, text in checks:
-        reason = pl.when(cond.fill_null(False)).then(pl.lit(text)).otherwise(reason)
-    df = df.with_columns(reason.alias("reason"))
-    bad = df.filter(pl.col("reason").is_not_null())
-    errors = list(zip(bad["line"].to_list(), bad["reason"].to_list(), strict=True))
-    good = df.filter(pl.col("reason").is_null()).select(
-        "line",
-        "sku_id",
-        "warehouse_id",
-        "available_delta",
-        pl.col("time_ms").alias("event_time"),
-        pl.when(pl.col("event_id").str.strip_chars(WHITESPACE) == "")
-        .then(None)
-        .otherwise(pl.col("event_id"))
-        .alias("event_id"),
-    )
-    return Decoded(good.to_arrow().cast(DELTA_SCHEMA), errors)

@@ -10,9 +10,8 @@ line is ignored), ``NativeDeltaDecoder().decode(buf)`` equals the per-record ref
 ``DeltaDecoder.record`` applied line by line (same rows and values, same error line
 indexes and reason strings, same skipped count), and likewise for
 ``NativeDebeziumOrderDecoder`` / ``DebeziumOrderDecoder.record``. ``record`` itself is
-inherited unchanged and stays the reference. (``DeltaDecoder.decode`` takes a vectorised
-path above 512 lines that disagrees with ``record`` on a few inputs, e.g. ISO times
-outside 1677-2262, NaN literals or invalid UTF-8; the native decoder follows ``record``.)
+inherited unchanged and stays the reference; the pure-Python decoders' ``decode`` is
+``record`` line by line, so this is the only fast path.
 
 Set ``INV360_NATIVE=0`` to make :func:`available` false (the factories then return the
 pure-Python decoders).
