@@ -137,7 +137,8 @@ def main(
     results = run(work, skus, warehouses, events, batch_mb, seed, kafka)
     source = f"Kafka at {kafka}" if kafka else "JSON Lines files"
     print(
-        f"source: {source}; decoder: {'native (Rust)' if native.available() else 'Python reference'}; batch {batch_mb} MiB per source"
+        f"source: {source}; decoder: {'native (Rust)' if native.available() else 'Python reference'}; "
+        f"batch {batch_mb} MiB per source"
     )
     for r in results:
         print(r.line())

@@ -122,7 +122,7 @@ class KafkaSource(Source):
         for m, v in zip(msgs, values, strict=True):
             err = m.error()
             if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001 - the client's own name
+                if err.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise SourceError(f"Kafka error on {self.topic}: {err}")
             keep_m.append(m)
