@@ -60,7 +60,8 @@ def test_mariadb_changes_flow_through_debezium_into_the_lake(tmp_path: Path) -> 
     try:
         with db.cursor() as cur:
             cur.executemany(
-                "INSERT INTO order_lines (order_id, line_no, sku_id, warehouse_selection, quantity, status) VALUES (%s,%s,%s,%s,%s,%s)",
+                "INSERT INTO order_lines (order_id, line_no, sku_id, warehouse_selection, quantity, status)"
+                " VALUES (%s,%s,%s,%s,%s,%s)",
                 [
                     (base, 1, a, "W1", 5, "CREATED"),
                     (base, 2, a, "W2", 2, "ALLOCATED"),
