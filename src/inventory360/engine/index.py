@@ -56,7 +56,7 @@ class KeyIndex:
         group is resolved once, and every row is compared with its group's first row so
         that two different keys sharing a hash are still told apart.
         """
-        import pandas as pd  # type: ignore[import-untyped]
+        import pandas as pd
 
         keys = keys.select(self.columns)
         n = keys.height

@@ -92,7 +92,7 @@ class KafkaSource(Source):
             msgs = self._consumer.consume(num_messages=want, timeout=self.poll_timeout if not chunks else 0.01)
             if not msgs:
                 break
-            values = [m.value() for m in msgs]
+            values: list[Any] = [m.value() for m in msgs]
             if None in values:  # tombstones, or error events (which carry no value)
                 msgs, values = self._without_errors(msgs, values)
             chunks.append(msgs)
