@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench services-up services-down clean
+.PHONY: install demo test test-fast lint bench bench-api services-up services-down clean
 
 install: $(STAMP)  ## venv + package (editable) + dev tools + the native decoder (Rust, via maturin)
 
@@ -13,12 +13,11 @@ $(STAMP): pyproject.toml native/Cargo.toml native/pyproject.toml $(wildcard nati
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	$(BIN)/pip install -q ./native
+	sh scripts/ensure-chromium.sh
 	touch $(STAMP)
 
-demo: install  ## generate traffic, replay it into a lake, print the first snapshot rows
-	$(BIN)/inv360 generate --out out/demo-data --skus 2000 --warehouses 8 --events 300000 --invalid-rate 0.001
-	$(BIN)/inv360 replay --lake out/demo-lake --deltas out/demo-data/deltas.jsonl --orders out/demo-data/orders.jsonl
-	$(BIN)/inv360 snapshot --lake out/demo-lake | head -n 11
+demo: install  ## the main job: live generated traffic → engine → lake + API + dashboard (Ctrl-C stops)
+	$(BIN)/inv360 demo
 
 test: install  ## every tier: unit, e2e (real subprocesses, kill -9), integration (real services, started here)
 	services/svc up
@@ -33,6 +32,9 @@ lint: install
 
 bench: install  ## throughput benchmark (not a test): events per CPU-second at 1M keys
 	$(BIN)/inv360 bench
+
+bench-api: install  ## append→visible latency and point-lookup p99 / req/s
+	$(BIN)/python bench/bench_api.py
 
 services-up:
 	services/svc up

@@ -6,7 +6,7 @@ Nested fields use ``__`` in variable names, e.g. ``INV360_ENGINE__LATE_AFTER_MS=
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -43,6 +43,7 @@ class LakeSettings(BaseModel):
     database: str = Field("inventory360", description="Paimon database of the snapshot table.")
     table: str = Field("inventory_snapshot", description="Paimon table name.")
     bucket: int = Field(8, ge=1, le=1024, description="Fixed bucket count of the primary-key table.")
+    path: Path | None = Field(None, description="Folder of lake, state, projection and alerts (inv360 run).")
 
 
 class RunSettings(BaseModel):
@@ -65,6 +66,17 @@ class ApiSettings(BaseModel):
     host: str = Field("127.0.0.1", description="Bind address (loopback by default).")
     port: int = Field(8360, ge=1, le=65535)
     token: SecretStr | None = Field(None, description="Bearer token for /v1 routes (INV360_API__TOKEN).")
+    ready_max_staleness_s: float = Field(
+        60.0, gt=0, description="/readyz fails when the projection was last known current longer ago than this."
+    )
+
+
+class FileSourcesSettings(BaseModel):
+    """Inputs of ``inv360 run``: JSON Lines files, tailed as they grow."""
+
+    type: Literal["files"] = "files"
+    deltas: list[Path] = Field(default_factory=list, description="Inventory delta files.")
+    orders: list[Path] = Field(default_factory=list, description="Debezium order-line change files.")
 
 
 class Settings(BaseSettings):
@@ -77,6 +89,7 @@ class Settings(BaseSettings):
     run: RunSettings = Field(default_factory=lambda: RunSettings())
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
+    sources: FileSourcesSettings = Field(default_factory=lambda: FileSourcesSettings())
 
     @classmethod
     def settings_customise_sources(

@@ -30,7 +30,8 @@ def test_binlog_envelopes_decode_and_resume() -> None:
         drain(src)  # everything before this test
         with db.cursor() as cur:
             cur.execute(
-                "INSERT INTO order_lines (order_id, line_no, sku_id, warehouse_selection, quantity, status) VALUES (%s,1,%s,'W1',3,'CREATED')",
+                "INSERT INTO order_lines (order_id, line_no, sku_id, warehouse_selection, quantity, status)"
+                " VALUES (%s,1,%s,'W1',3,'CREATED')",
                 (oid, sku),
             )
             cur.execute("UPDATE order_lines SET status='ALLOCATED', quantity=4 WHERE order_id=%s", (oid,))

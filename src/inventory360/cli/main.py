@@ -72,12 +72,15 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, log_level: st
 
 
 def _register() -> None:
-    from inventory360.cli import bench, datagen, replay
+    from inventory360.cli import bench, datagen, replay, serve
 
     cli.add_command(replay.replay)
     cli.add_command(replay.snapshot)
     cli.add_command(datagen.generate)
     cli.add_command(bench.bench)
+    cli.add_command(serve.demo)
+    cli.add_command(serve.serve)
+    cli.add_command(serve.run)
 
 
 _register()

@@ -31,8 +31,9 @@ class JsonLinesFileSource(Source):
     put at the same path is read from the start.
     """
 
-    def __init__(self, name: str, path: Path) -> None:
+    def __init__(self, name: str, path: Path, tail: bool = False) -> None:
         self.name = name
+        self.tail = tail  # another process appends: a last line without newline may be half written
         self.path = path.resolve()
         try:
             self._file = self.path.open("rb")
@@ -96,6 +97,8 @@ class JsonLinesFileSource(Source):
         cut = mm.rfind(b"\n", self.offset, end)
         if cut < 0:
             cut = mm.find(b"\n", end)
+        if cut < 0 and self.tail:
+            return None
         if cut < 0:
             consumed, buf = len(mm) - self.offset, mm[self.offset :] + b"\n"
         else:

@@ -49,3 +49,14 @@ def test_line_positions_for_dead_letters(tmp_path: Path) -> None:
         raw = src.read(1 << 20)
         assert raw is not None
         assert src.line_position(raw, 2) == {"path": str(p.resolve()), "line": 3, "offset": 5}
+
+
+def test_tailing_waits_for_the_newline(tmp_path: Path) -> None:
+    p = tmp_path / "f.jsonl"
+    p.write_bytes(b"one\ntw")
+    with JsonLinesFileSource("x", p, tail=True) as src:
+        assert drain(src) == [b"one"]
+        with p.open("ab") as f:
+            f.write(b"o\n")
+        assert drain(src) == [b"two"]
+        assert src.position()["line"] == 2

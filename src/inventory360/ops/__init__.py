@@ -1,0 +1,1 @@
+"""Inventory 360 package ops helpers: metrics."""

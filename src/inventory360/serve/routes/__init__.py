@@ -1,0 +1,1 @@
+"""One router per resource: inventory, alerts, stream, health (and the dashboard assets)."""

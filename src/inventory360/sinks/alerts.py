@@ -1,0 +1,307 @@
+"""Low-stock alerts as a snapshot sink: crash-safe state, an alert table and a JSONL export.
+
+:class:`AlertSink` judges every committed row against its safety stock
+(:mod:`inventory360.engine.alerts`) and emits ``LOW`` / ``RECOVERED`` once per crossing.
+In **one SQLite transaction** (``synchronous = FULL``) it appends the alerts to the table
+``alerts`` (sequence numbers without gaps), updates the set of low keys and records the
+checkpoint id. A checkpoint not newer than the stored one is ignored, so the pipeline's
+re-send after ``kill -9`` produces each alert exactly once.
+
+The JSON Lines export (``alerts.jsonl``, one alert per line with its ``seq``) is derived
+from that table: after each commit the sink appends every alert whose ``seq`` is above the
+last complete line of the file. On open, a torn last line is cut off and the missing
+alerts are appended again, so the file never repeats or misses an alert.
+
+:class:`AlertStore` reads the table from any thread (for the API and the event stream).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+
+from inventory360.engine.alerts import AlertKind, SafetyStock, levels
+from inventory360.errors import SinkError
+from inventory360.sinks.base import SnapshotSink
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS alerts (
+    seq INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    sku_id TEXT NOT NULL,
+    warehouse_id TEXT NOT NULL,
+    available_qty INTEGER NOT NULL,
+    reserved_qty INTEGER NOT NULL,
+    safety_stock INTEGER NOT NULL,
+    compare TEXT NOT NULL,
+    event_time INTEGER,
+    checkpoint INTEGER NOT NULL,
+    emitted_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_by_event_time ON alerts (event_time);
+CREATE TABLE IF NOT EXISTS low_keys (sku_id TEXT NOT NULL, warehouse_id TEXT NOT NULL,
+    PRIMARY KEY (sku_id, warehouse_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+"""
+
+_COLS = (
+    "seq, kind, sku_id, warehouse_id, available_qty, reserved_qty, safety_stock, compare, event_time, "
+    "checkpoint, emitted_at"
+)
+
+
+def iso_ms(ms: int | None) -> str | None:
+    """Epoch milliseconds as ISO-8601 UTC with a Z (None stays None)."""
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One crossing of a key's safety stock (SPEC §3)."""
+
+    seq: int
+    kind: AlertKind
+    sku_id: str
+    warehouse_id: str
+    available_qty: int
+    reserved_qty: int
+    safety_stock: int
+    compare: str
+    event_time_ms: int | None
+    checkpoint: int
+    emitted_at: float
+
+    def to_json(self) -> dict[str, object]:
+        """The export / API shape: both quantities, ATP, threshold and ISO times."""
+        d = asdict(self)
+        d["atp_qty"] = self.available_qty - self.reserved_qty
+        d["event_time"] = iso_ms(d.pop("event_time_ms"))
+        d["emitted_at"] = iso_ms(int(self.emitted_at * 1000))
+        return d
+
+
+def _alert(r: tuple[object, ...]) -> Alert:
+    return Alert(
+        int(r[0]),  # type: ignore[call-overload]
+        "LOW" if r[1] == "LOW" else "RECOVERED",
+        str(r[2]),
+        str(r[3]),
+        int(r[4]),  # type: ignore[call-overload]
+        int(r[5]),  # type: ignore[call-overload]
+        int(r[6]),  # type: ignore[call-overload]
+        str(r[7]),
+        None if r[8] is None else int(r[8]),  # type: ignore[call-overload]
+        int(r[9]),  # type: ignore[call-overload]
+        float(r[10]),  # type: ignore[arg-type]
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+class AlertSink(SnapshotSink):
+    """Evaluates crossings per checkpoint; state, alerts and checkpoint id commit together.
+
+    ``listeners`` are called with the new alerts after they are durable (from the
+    pipeline thread; they must not block). ``export`` is the JSON Lines file (None: none).
+    """
+
+    name = "alerts"
+
+    def __init__(
+        self,
+        path: Path,
+        safety: SafetyStock,
+        export: Path | None = None,
+        listeners: list[Callable[[list[Alert]], None]] | None = None,
+    ) -> None:
+        self.path = path
+        self.safety = safety
+        self._table = safety.lookup()
+        self.export = export
+        self.listeners = listeners or []
+        try:
+            self._conn = _connect(path)
+            self._conn.execute("PRAGMA synchronous = FULL")  # alerts leave the process: never roll back
+            self._low: set[tuple[str, str]] = set(self._conn.execute("SELECT sku_id, warehouse_id FROM low_keys"))
+        except sqlite3.Error as exc:
+            raise SinkError(f"cannot open alert store {path}: {exc}") from exc
+        self._exported = self._repair_export()
+
+    @property
+    def keys_below_safety_stock(self) -> int:
+        """How many keys are low as of the last committed checkpoint."""
+        return len(self._low)
+
+    def last_committed(self) -> int:
+        """See :meth:`SnapshotSink.last_committed`."""
+        r = self._conn.execute("SELECT v FROM meta WHERE k = 'checkpoint'").fetchone()
+        return 0 if r is None else int(r[0])
+
+    def commit(self, rows: pa.Table, checkpoint_id: int) -> None:
+        """Emit the crossings of ``rows`` and persist them with the low set and ``checkpoint_id``."""
+        if checkpoint_id <= self.last_committed():
+            return
+        now = time.time()
+        cmp = self.safety.compare
+        new: list[tuple[object, ...]] = []
+        went_low: list[tuple[str, str]] = []
+        went_ok: list[tuple[str, str]] = []
+        for lv in levels(rows, self.safety, self._table):
+            key = (lv.sku_id, lv.warehouse_id)
+            was = key in self._low
+            if lv.low == was:
+                continue
+            (went_low if lv.low else went_ok).append(key)
+            kind = "LOW" if lv.low else "RECOVERED"
+            new.append(
+                (
+                    kind,
+                    *key,
+                    lv.available_qty,
+                    lv.reserved_qty,
+                    lv.safety_stock,
+                    cmp,
+                    lv.updated_at_ms,
+                    checkpoint_id,
+                    now,
+                )
+            )
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO alerts (kind, sku_id, warehouse_id, available_qty, reserved_qty, safety_stock, "
+                    "compare, event_time, checkpoint, emitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    new,
+                )
+                conn.executemany("INSERT OR IGNORE INTO low_keys VALUES (?, ?)", went_low)
+                conn.executemany("DELETE FROM low_keys WHERE sku_id = ? AND warehouse_id = ?", went_ok)
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('checkpoint', ?)", (checkpoint_id,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise SinkError(f"alert commit {checkpoint_id} failed: {exc}") from exc
+        self._low.update(went_low)
+        self._low.difference_update(went_ok)
+        if new:
+            emitted = self.since(self._exported)
+            self._write_export(emitted)
+            for listener in self.listeners:
+                listener(emitted)
+
+    def since(self, seq: int, limit: int = 1_000_000) -> list[Alert]:
+        """Alerts with a sequence number above ``seq``, oldest first."""
+        cur = self._conn.execute(f"SELECT {_COLS} FROM alerts WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+        return [_alert(r) for r in cur.fetchall()]
+
+    def _repair_export(self) -> int:
+        """Cut a torn last line, append what the file misses; returns the last exported seq."""
+        if self.export is None:
+            return 0
+        self.export.parent.mkdir(parents=True, exist_ok=True)
+        last = 0
+        with self.export.open("a+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            tail_from = max(0, size - 64 * 1024)
+            f.seek(tail_from)
+            tail = f.read()
+            cut = tail.rfind(b"\n")
+            keep = tail_from + cut + 1 if cut >= 0 else 0
+            if keep != size:
+                f.truncate(keep)
+            if cut >= 0:
+                prev = tail.rfind(b"\n", 0, cut)
+                last = int(orjson.loads(tail[prev + 1 : cut])["seq"])
+        self._exported = last
+        self._write_export(self.since(last))
+        return self._exported
+
+    def _write_export(self, alerts: list[Alert]) -> None:
+        if self.export is None or not alerts:
+            return
+        data = b"".join(orjson.dumps(a.to_json()) + b"\n" for a in alerts if a.seq > self._exported)
+        if data:
+            with self.export.open("ab") as f:
+                f.write(data)
+            self._exported = alerts[-1].seq
+
+    def close(self) -> None:
+        """Close the database."""
+        self._conn.close()
+
+
+class AlertStore:
+    """Reads the alert table from any thread (one connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        _connect(path).close()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def since(self, seq: int = 0, since_ms: int | None = None, limit: int = 100) -> list[Alert]:
+        """Alerts after sequence ``seq`` and (when given) with event time ≥ ``since_ms``, oldest first."""
+        sql = f"SELECT {_COLS} FROM alerts WHERE seq > ?"
+        args: list[object] = [seq]
+        if since_ms is not None:
+            sql += " AND event_time >= ?"
+            args.append(since_ms)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        return [_alert(r) for r in self._conn().execute(sql, args).fetchall()]
+
+    def latest(self, limit: int) -> list[Alert]:
+        """The newest ``limit`` alerts, oldest first."""
+        cur = self._conn().execute(f"SELECT {_COLS} FROM alerts ORDER BY seq DESC LIMIT ?", (limit,))
+        return [_alert(r) for r in reversed(cur.fetchall())]
+
+    def last_seq(self) -> int:
+        """The newest sequence number (0 when none)."""
+        r = self._conn().execute("SELECT MAX(seq) FROM alerts").fetchone()
+        return 0 if r is None or r[0] is None else int(r[0])
+
+    def keys_below_safety_stock(self) -> int:
+        """Keys currently low."""
+        r = self._conn().execute("SELECT COUNT(*) FROM low_keys").fetchone()
+        return int(r[0])
+
+    def close(self) -> None:
+        """Close every per-thread connection."""
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
