@@ -218,8 +218,8 @@ class Pipeline:
         self.dlq.write(letters)
         dlq_bytes = self.dlq.flush()
         t1 = time.perf_counter()
-        cid = self._checkpoint(result, dlq_bytes)
         rows = self.engine.keys.rows(result.changed)
+        cid = self._checkpoint(result, dlq_bytes, rows)
         for sink in self.sinks:
             sink.commit(rows, cid)
         t2 = time.perf_counter()
@@ -238,10 +238,10 @@ class Pipeline:
             hook(stats)
         return stats
 
-    def _checkpoint(self, result: BatchResult, dlq_bytes: int) -> int:
+    def _checkpoint(self, result: BatchResult, dlq_bytes: int, rows: pa.Table) -> int:
         m = self.manifest
         cid = m.checkpoint + 1
-        changed = persist.changes(self.engine, result)
+        changed = persist.changes(self.engine, result, rows)
         seg_rows = sum(t.num_rows for t in changed.values())
         base_rows = m.key_count + m.line_count + m.event_id_count
         if m.checkpoint == 0 or self._segment_rows + seg_rows > max(base_rows, self.compact_min_rows):

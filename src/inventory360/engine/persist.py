@@ -46,10 +46,18 @@ def _lines(engine: Engine, ids: np.ndarray) -> pa.Table:
     return pa.table({"order_id": names["order_id"].to_arrow(), "line_no": names["line_no"].to_arrow(), **cols})
 
 
-def changes(engine: Engine, result: BatchResult) -> dict[str, pa.Table]:
-    """What a batch changed, as segment tables."""
+def changes(engine: Engine, result: BatchResult, rows: pa.Table | None = None) -> dict[str, pa.Table]:
+    """What a batch changed, as segment tables.
+
+    ``rows`` may be the changed keys' snapshot rows (``KeyTable.rows(result.changed)``),
+    already built for the sinks; they are reused instead of gathered again.
+    """
+    if rows is not None:
+        keys = rows.set_column(4, "updated_at", rows["updated_at"].cast(pa.int64()))
+    else:
+        keys = _keys(engine, result.changed)
     return {
-        "keys": _keys(engine, result.changed),
+        "keys": keys,
         "lines": _lines(engine, np.sort(result.changed_lines)),
         "events": pa.table({"event_id": result.new_event_ids.to_arrow().cast(pa.string())}),
     }
