@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from inventory360.records import Decoded
@@ -15,6 +16,10 @@ Row = dict[str, Any]
 
 #: Below this many lines a block that failed the vectorised path is decoded line by line.
 _BISECT_FLOOR = 2048
+
+
+class InvalidRecord(Exception):
+    """A record breaks a rule of SPEC §1; the message is the dead-letter reason."""
 
 
 class RecordDecoder(ABC):
@@ -83,6 +88,25 @@ class RecordDecoder(ABC):
                 got["line"] = base + i
                 rows.append(got)
         return Decoded(pa.Table.from_pylist(rows, schema=self.schema), errors, skipped)
+
+
+class JsonRecordDecoder(RecordDecoder):
+    """A decoder whose messages are JSON values: parse, then apply :meth:`from_json`."""
+
+    @abstractmethod
+    def from_json(self, value: Any) -> Row | None:
+        """Row of a parsed message, None to skip it; raises :class:`InvalidRecord`."""
+
+    def record(self, value: bytes) -> Row | str | None:
+        """Decode one message (the reference for every rule)."""
+        try:
+            obj = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return "invalid JSON"
+        try:
+            return self.from_json(obj)
+        except InvalidRecord as bad:
+            return str(bad)
 
 
 def _nth_newline(buf: bytes, n: int) -> int:

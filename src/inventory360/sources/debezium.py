@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from inventory360.records import ORDER_SCHEMA, WHITESPACE
-from inventory360.sources.base import RecordDecoder, Row
-from inventory360.sources.deltas import I64_MAX, InvalidRecord, is_int, text_field, time_value_ms
+from inventory360.sources.base import InvalidRecord, JsonRecordDecoder, Row
+from inventory360.sources.deltas import I64_MAX, is_int, text_field, time_value_ms
 
 OPS = frozenset({"c", "r", "u", "d"})
 #: The binlog file's sequence number is the run of these that ends ``source.file``.
@@ -137,18 +135,11 @@ def order_record(envelope: Any) -> Row | None:
     return row
 
 
-class DebeziumOrderDecoder(RecordDecoder):
+class DebeziumOrderDecoder(JsonRecordDecoder):
     """Order-line changes in Debezium's MySQL/MariaDB envelope."""
 
     schema = ORDER_SCHEMA
 
-    def record(self, value: bytes) -> Row | str | None:
-        """Decode one Debezium message value (the reference for every rule)."""
-        try:
-            obj = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return "invalid JSON"
-        try:
-            return order_record(obj)
-        except InvalidRecord as bad:
-            return str(bad)
+    def from_json(self, value: Any) -> Row | None:
+        """An order-line change row, None for a tombstone; raises :class:`InvalidRecord`."""
+        return order_record(value)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from inventory360.records import DELTA_SCHEMA, WHITESPACE
-from inventory360.sources.base import RecordDecoder, Row
+from inventory360.sources.base import InvalidRecord, JsonRecordDecoder, Row
 from inventory360.sources.timestamps import in_range, int_time_ms, parse_iso_ms
 
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -42,10 +40,6 @@ def time_value_ms(value: Any) -> int | None:
     return ms if ms is not None and in_range(ms) else None
 
 
-class InvalidRecord(Exception):
-    """A record breaks a rule of SPEC §1; the message is the dead-letter reason."""
-
-
 def _delta_record(obj: Any) -> Row:
     if not isinstance(obj, dict):
         raise InvalidRecord("not a JSON object")
@@ -76,7 +70,7 @@ def _delta_record(obj: Any) -> Row:
     }
 
 
-class DeltaDecoder(RecordDecoder):
+class DeltaDecoder(JsonRecordDecoder):
     """Inventory deltas: JSON objects with sku/warehouse ids, a delta and an event time.
 
     The plain reference: ``decode`` applies :meth:`record` line by line. The fast path is
@@ -85,13 +79,6 @@ class DeltaDecoder(RecordDecoder):
 
     schema = DELTA_SCHEMA
 
-    def record(self, value: bytes) -> Row | str | None:
-        """Decode one delta message (the reference for every rule)."""
-        try:
-            obj = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return "invalid JSON"
-        try:
-            return _delta_record(obj)
-        except InvalidRecord as bad:
-            return str(bad)
+    def from_json(self, value: Any) -> Row | None:
+        """A delta row; raises :class:`InvalidRecord`."""
+        return _delta_record(value)
