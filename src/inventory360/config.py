@@ -6,10 +6,10 @@ Nested fields use ``__`` in variable names, e.g. ``INV360_ENGINE__LATE_AFTER_MS=
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Discriminator, Field, SecretStr, Tag, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from inventory360.errors import ConfigError
@@ -79,6 +79,95 @@ class FileSourcesSettings(BaseModel):
     orders: list[Path] = Field(default_factory=list, description="Debezium order-line change files.")
 
 
+class KafkaSourcesSettings(BaseModel):
+    """Inputs of ``inv360 run`` read from Kafka; offsets live only in the engine checkpoint."""
+
+    type: Literal["kafka"] = "kafka"
+    bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    deltas_topic: str | None = Field("inventory_delta", description="Topic of inventory deltas (None: none).")
+    orders_topic: str | None = Field("orders_cdc", description="Topic of Debezium order-line changes (None: none).")
+    poll_timeout_s: float = Field(0.2, gt=0, description="How long an idle read waits for messages.")
+    client: dict[str, str] = Field(default_factory=dict, description="Extra librdkafka consumer settings.")
+
+
+class BinlogSourcesSettings(BaseModel):
+    """Order-line changes read straight from the MariaDB/MySQL binlog (no Kafka Connect), deltas from files or Kafka."""
+
+    type: Literal["binlog"] = "binlog"
+    host: str = Field("127.0.0.1", description="Database host.")
+    port: int = Field(3306, ge=1, le=65535)
+    user: str = Field("cdc", description="User with REPLICATION SLAVE/CLIENT and BINLOG MONITOR.")
+    password: SecretStr = Field(SecretStr("cdc"), description="Its password (INV360_SOURCES__PASSWORD).")
+    schema_name: str = Field("shop", alias="schema", description="Database of the order-line table.")
+    table: str = Field("order_lines", description="The order-line table.")
+    server_id: int = Field(36_036, ge=1, description="Replica server id of this reader (unique per server).")
+    is_mariadb: bool = Field(True, description="MariaDB (GTID flavour) rather than MySQL.")
+    deltas: list[Path] = Field(default_factory=list, description="Inventory delta files (tailed).")
+    deltas_bootstrap: str | None = Field(None, description="Kafka bootstrap for deltas_topic.")
+    deltas_topic: str | None = Field(None, description="Kafka topic of inventory deltas.")
+
+    model_config = {"populate_by_name": True}
+
+
+def _source_type(v: Any) -> str:
+    """``type`` of a sources mapping; ``files`` when absent (older configuration files)."""
+    if isinstance(v, dict):
+        return str(v.get("type", "files"))
+    return str(getattr(v, "type", "files"))
+
+
+SourcesSettings = Annotated[
+    Annotated[FileSourcesSettings, Tag("files")]
+    | Annotated[KafkaSourcesSettings, Tag("kafka")]
+    | Annotated[BinlogSourcesSettings, Tag("binlog")],
+    Discriminator(_source_type),
+]
+
+
+class SqliteProjectionSettings(BaseModel):
+    """The serving projection in ``LAKE/projection.sqlite`` (embedded, the default)."""
+
+    type: Literal["sqlite"] = "sqlite"
+
+
+class CassandraProjectionSettings(BaseModel):
+    """The serving projection in Cassandra (table as in ``services/cassandra/schema.cql``, created if missing)."""
+
+    type: Literal["cassandra"] = "cassandra"
+    hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1"], description="Contact points.")
+    port: int = Field(9042, ge=1, le=65535, description="CQL native port.")
+    keyspace: str = Field("supply", pattern=r"^[A-Za-z0-9_]{1,48}$", description="Keyspace (must exist).")
+    table: str = Field("inventory_projection", pattern=r"^[A-Za-z0-9_]{1,40}$", description="Projection table.")
+    local_dc: str | None = Field(None, description="Local datacenter of the token-aware policy (None: guessed).")
+    username: str | None = Field(None, description="PlainText auth user (None: no auth).")
+    password: SecretStr | None = Field(None, description="PlainText auth password.")
+    consistency: Literal["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "ALL"] = Field(
+        "LOCAL_QUORUM", description="Consistency of writes and reads."
+    )
+    request_timeout_s: float = Field(10.0, gt=0, description="Per-request timeout; writes retry after it.")
+
+
+ProjectionSettings = Annotated[SqliteProjectionSettings | CassandraProjectionSettings, Field(discriminator="type")]
+
+
+class PublishSettings(BaseModel):
+    """Copies of alerts and dead letters on Kafka (checkpoint-driven, at least once; dedupe keys in the messages)."""
+
+    bootstrap: str | None = Field(None, description="Kafka bootstrap servers (None: publish nothing).")
+    alerts_topic: str | None = Field(None, description="Topic for LOW/RECOVERED alerts (e.g. inventory_alerts).")
+    dead_letters_topic: str | None = Field(None, description="Topic for dead letters (e.g. inventory_dlq).")
+
+
+class AlertmanagerSettings(BaseModel):
+    """The Alertmanager webhook receiver (``POST /alertmanager``) that forwards firing alerts to Kafka."""
+
+    enabled: bool = Field(False, description="Serve the webhook (needs publish.bootstrap and a topic).")
+    host: str = Field("127.0.0.1", description="Bind address.")
+    port: int = Field(8361, ge=0, le=65535, description="Port (0: any free one).")
+    topic: str | None = Field(None, description="Kafka topic [default: publish.alerts_topic].")
+    forward_resolved: bool = Field(False, description="Forward resolved notifications too (not only firing).")
+
+
 class Settings(BaseSettings):
     """All settings of an inventory360 process."""
 
@@ -89,7 +178,10 @@ class Settings(BaseSettings):
     run: RunSettings = Field(default_factory=lambda: RunSettings())
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings())
     api: ApiSettings = Field(default_factory=lambda: ApiSettings())
-    sources: FileSourcesSettings = Field(default_factory=lambda: FileSourcesSettings())
+    sources: SourcesSettings = Field(default_factory=lambda: FileSourcesSettings())
+    projection: ProjectionSettings = Field(default_factory=lambda: SqliteProjectionSettings())
+    publish: PublishSettings = Field(default_factory=lambda: PublishSettings())
+    alertmanager: AlertmanagerSettings = Field(default_factory=lambda: AlertmanagerSettings())
 
     @classmethod
     def settings_customise_sources(

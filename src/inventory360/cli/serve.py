@@ -112,17 +112,29 @@ def demo(
 @_token_opt
 @click.pass_context
 def serve(ctx: click.Context, lake: Path, port: int | None, token: str | None) -> None:
-    """Serve the API and dashboard over an existing projection (read-only; another process ingests)."""
+    """Serve the API and dashboard over an existing projection (read-only; another process ingests).
+
+    The projection is LAKE/projection.sqlite, or the Cassandra table when projection.type is cassandra.
+    """
     from inventory360.serve.app import create_app
-    from inventory360.serve.runtime import ApiServer, alerts_path, projection_path
+    from inventory360.serve.runtime import ApiServer, alerts_path, cassandra_target, projection_path
     from inventory360.sinks.alerts import AlertStore
-    from inventory360.sinks.projection import SqliteProjection
+    from inventory360.sinks.projection import ProjectionStore, SqliteProjection
 
     settings = settings_from(ctx)
-    if not projection_path(lake).exists():
+    store: ProjectionStore
+    target = cassandra_target(settings)
+    if target is not None:
+        from inventory360.engine.alerts import SafetyStock
+        from inventory360.sinks.cassandra import CassandraProjection
+
+        a = settings.alerts
+        store = CassandraProjection(target, SafetyStock.load(a.safety_stock_file, a.default_safety_stock, a.compare))
+    elif not projection_path(lake).exists():
         raise ConfigError(f"{lake} holds no projection (no {projection_path(lake).name}); run `inv360 run` first")
+    else:
+        store = SqliteProjection(projection_path(lake))
     secret, generated = _token(settings, token)
-    store = SqliteProjection(projection_path(lake))
     alerts = AlertStore(alerts_path(lake)) if alerts_path(lake).exists() else None
     server = ApiServer(
         create_app(settings, store, alerts, token=secret),
@@ -145,7 +157,7 @@ def serve(ctx: click.Context, lake: Path, port: int | None, token: str | None) -
     "--config",
     "config_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML settings (sources.deltas, sources.orders, lake.path, api.*, alerts.*); INV360_* override it.",
+    help="YAML settings (sources.*, projection.*, lake.path, api.*, alerts.*, publish.*); INV360_* override it.",
 )
 @click.option(
     "--lake",
@@ -158,10 +170,13 @@ def serve(ctx: click.Context, lake: Path, port: int | None, token: str | None) -
 def run(ctx: click.Context, config_path: Path | None, lake: Path | None, port: int | None, token: str | None) -> None:
     """Ingest the configured sources continuously and serve the API (a real deployment).
 
-    Sources are JSON Lines files for now (sources.type: files), tailed as other processes
-    append to them; restarts continue exactly once from the last checkpoint.
+    Sources (sources.type): files (JSON Lines, tailed), kafka (topics; offsets only in the
+    checkpoint) or binlog (MariaDB/MySQL row binlog). Projection (projection.type): sqlite
+    (LAKE/projection.sqlite) or cassandra. Optional Kafka copies of alerts and dead letters
+    (publish.*) and the Alertmanager webhook (alertmanager.*). Restarts continue exactly
+    once from the last checkpoint. See configs/local-services.yaml.
     """
-    from inventory360.serve.runtime import Service, tailing_inputs
+    from inventory360.serve.runtime import Service, settings_inputs
 
     if config_path is not None:
         ctx.find_root().obj["config_path"] = config_path
@@ -169,14 +184,12 @@ def run(ctx: click.Context, config_path: Path | None, lake: Path | None, port: i
     lake = lake or settings.lake.path
     if lake is None:
         raise ConfigError("no lake folder: give --lake or set lake.path")
-    src = settings.sources
-    if not src.deltas and not src.orders:
-        raise ConfigError("no sources: set sources.deltas and/or sources.orders")
+    inputs = settings_inputs(settings)
     secret, generated = _token(settings, token)
     service = Service(
         settings,
         lake,
-        tailing_inputs(list(src.deltas), list(src.orders)),
+        inputs,
         secret,
         host=settings.api.host,
         port=settings.api.port if port is None else port,
@@ -184,6 +197,8 @@ def run(ctx: click.Context, config_path: Path | None, lake: Path | None, port: i
     )
     service.start()
     _announce(service.server.url, secret, generated)
+    if service.webhook is not None:
+        click.echo(f"inv360: Alertmanager webhook {service.webhook.url}/alertmanager")
     try:
         _wait(lambda: service.runner.is_alive())
     finally:

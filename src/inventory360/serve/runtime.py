@@ -10,7 +10,10 @@ Stopping (:meth:`Service.stop`) is orderly: the feed stops, the runner finishes 
 current step and closes the pipeline (sinks, sources, files), then the server stops.
 
 Layout under the lake folder: the pipeline's ``warehouse/``, ``state/`` and
-``dead_letters.jsonl``, plus ``projection.sqlite``, ``alerts.sqlite`` and ``alerts.jsonl``.
+``dead_letters.jsonl``, plus ``projection.sqlite`` (or the Cassandra table of
+``projection.type: cassandra``), ``alerts.sqlite``, ``alerts.jsonl`` and, with
+``publish.*``, the markers ``publish-alerts.json`` / ``publish-dead-letters.json`` of the
+Kafka copies. With ``alertmanager.enabled`` a second server takes Alertmanager's webhook.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from inventory360.config import Settings
     from inventory360.pipeline import Input, Pipeline
     from inventory360.sinks.alerts import AlertStore
-    from inventory360.sinks.projection import SqliteProjection, SqliteProjectionSink
+    from inventory360.sinks.projection import ProjectionStore
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,51 @@ def tailing_inputs(deltas: list[Path], orders: list[Path]) -> list[Input]:
             path.touch(exist_ok=True)
             d, o = decoders()
             inputs.append(Input(kind, JsonLinesFileSource(kind, path, tail=True), d if kind == "deltas" else o))
+    return inputs
+
+
+def settings_inputs(settings: Settings) -> list[Input]:
+    """The inputs of ``settings.sources`` (files tailed, Kafka topics or the binlog); ConfigError when none."""
+    from inventory360.cli.options import decoders
+    from inventory360.pipeline import Input
+    from inventory360.sources.kafka import KafkaSource
+
+    src = settings.sources
+    if src.type == "files":
+        if not src.deltas and not src.orders:
+            raise ConfigError("no sources: set sources.deltas and/or sources.orders")
+        return tailing_inputs(list(src.deltas), list(src.orders))
+    inputs: list[Input] = []
+    if src.type == "kafka":
+        for kind, topic in (("deltas", src.deltas_topic), ("orders", src.orders_topic)):
+            if topic:
+                d, o = decoders()
+                source = KafkaSource(kind, src.bootstrap, topic, src.poll_timeout_s, src.client)
+                inputs.append(Input("deltas" if kind == "deltas" else "orders", source, d if kind == "deltas" else o))
+        if not inputs:
+            raise ConfigError("no sources: set sources.deltas_topic and/or sources.orders_topic")
+        return inputs
+    from inventory360.sources.binlog import BinlogSource
+
+    inputs = tailing_inputs(list(src.deltas), [])
+    if src.deltas_topic:
+        if not src.deltas_bootstrap:
+            raise ConfigError("sources.deltas_topic needs sources.deltas_bootstrap")
+        d, _ = decoders()
+        inputs.append(Input("deltas", KafkaSource("deltas", src.deltas_bootstrap, src.deltas_topic), d))
+    _, o = decoders()
+    binlog = BinlogSource(
+        "orders",
+        src.host,
+        src.port,
+        src.user,
+        src.password.get_secret_value(),
+        schema=src.schema_name,
+        table=src.table,
+        server_id=src.server_id,
+        is_mariadb=src.is_mariadb,
+    )
+    inputs.append(Input("orders", binlog, o))
     return inputs
 
 
@@ -183,9 +231,11 @@ class Service:
     pipeline: Pipeline = field(init=False)
     runner: PipelineRunner = field(init=False)
     server: ApiServer = field(init=False)
-    store: SqliteProjection = field(init=False)
+    webhook: ApiServer | None = field(init=False, default=None)
+    store: ProjectionStore = field(init=False)
     alert_store: AlertStore = field(init=False)
-    _proj: list[SqliteProjectionSink] = field(init=False, default_factory=list)
+    _proj: list[Any] = field(init=False, default_factory=list)
+    _cancel: threading.Event = field(init=False, default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         from inventory360.cli.replay import settings_to_options
@@ -199,26 +249,55 @@ class Service:
         s = self.settings
         safety = SafetyStock.load(s.alerts.safety_stock_file, s.alerts.default_safety_stock, s.alerts.compare)
         lake = self.lake
+        target = cassandra_target(s)
+        dead_letters = lake / "dead_letters.jsonl"
 
         def sinks(pipeline_id: str) -> list[Any]:
-            proj = SqliteProjectionSink(projection_path(lake), safety)
-            self._proj.append(proj)
-            return [proj, AlertSink(alerts_path(lake), safety, export=lake / "alerts.jsonl")]
+            out: list[Any] = []
+            if target is None:
+                out.append(SqliteProjectionSink(projection_path(lake), safety))
+            else:
+                from inventory360.sinks.cassandra import CassandraProjectionSink
+
+                out.append(CassandraProjectionSink(target, pipeline_id, cancel=self._cancel))
+            self._proj.append(out[0])
+            alert_sink = AlertSink(alerts_path(lake), safety, export=lake / "alerts.jsonl")
+            out.append(alert_sink)
+            out.extend(publish_sinks(s, lake, pipeline_id, alert_sink.since, dead_letters, self._cancel))
+            return out
 
         self.pipeline = Pipeline(
             LakeLayout(lake, s.lake.database, s.lake.table, s.lake.bucket),
             self.inputs,
             options=settings_to_options(s),
+            dead_letters=dead_letters,
             batch_bytes=self.batch_bytes,
             extra_sinks=sinks,
         )
         registry = new_registry()
         metrics = PipelineMetrics(registry)
         metrics.attach(self.pipeline)
-        self.store = SqliteProjection(projection_path(lake))
+        if target is None:
+            self.store = SqliteProjection(projection_path(lake))
+        else:
+            from inventory360.sinks.cassandra import CassandraProjection
+
+            self.store = CassandraProjection(target, safety)
         self.alert_store = AlertStore(alerts_path(lake))
         app = create_app(s, self.store, self.alert_store, registry=registry, token=self.token)
         self.server = ApiServer(app, self.host, self.port)
+        am = s.alertmanager
+        if am.enabled:
+            from inventory360.serve.webhook import create_webhook_app
+            from inventory360.sinks.kafka import KafkaPublisher
+
+            topic = am.topic or s.publish.alerts_topic
+            if not s.publish.bootstrap or not topic:
+                raise ConfigError(
+                    "alertmanager.enabled needs publish.bootstrap and alertmanager.topic (or alerts_topic)"
+                )
+            hook = create_webhook_app(KafkaPublisher(s.publish.bootstrap, topic), am.forward_resolved)
+            self.webhook = ApiServer(hook, am.host, am.port)
         self.runner = PipelineRunner(
             self.pipeline, on_idle=[self._caught_up, metrics.refresh], min_interval=self.min_interval
         )
@@ -230,16 +309,69 @@ class Service:
     def start(self) -> None:
         """Serve first (readyz says not ready until loaded), then ingest."""
         self.server.start()
+        if self.webhook is not None:
+            self.webhook.start()
         self.runner.start()
 
     def stop(self) -> None:
-        """Orderly stop; re-raises the error that stopped the pipeline, if any."""
+        """Orderly stop; re-raises the error that stopped the pipeline, if any.
+
+        Sinks blocked on an unavailable server (Cassandra, Kafka) give up; their checkpoint
+        is durable and is re-sent on the next start.
+        """
+        self._cancel.set()
         self.runner.stop()
+        if self.webhook is not None:
+            self.webhook.stop()
         self.server.stop()
         self.store.close()
         self.alert_store.close()
         if self.runner.error is not None:
             raise self.runner.error
+
+
+def cassandra_target(settings: Settings) -> Any:
+    """The :class:`CassandraTarget` of ``settings.projection`` (None for the SQLite projection)."""
+    p = settings.projection
+    if p.type != "cassandra":
+        return None
+    from inventory360.sinks.cassandra import CassandraTarget
+
+    return CassandraTarget(
+        hosts=tuple(p.hosts),
+        port=p.port,
+        keyspace=p.keyspace,
+        table=p.table,
+        local_dc=p.local_dc,
+        username=p.username,
+        password=None if p.password is None else p.password.get_secret_value(),
+        request_timeout=p.request_timeout_s,
+        consistency=p.consistency,
+    )
+
+
+def publish_sinks(
+    settings: Settings,
+    lake: Path,
+    pipeline_id: str,
+    alerts: Any,
+    dead_letters: Path,
+    cancel: threading.Event,
+) -> list[Any]:
+    """The Kafka copies of ``settings.publish`` (alerts, dead letters); they must follow the alert sink."""
+    from inventory360.sinks.kafka import KafkaAlertSink, KafkaDeadLetterSink, KafkaPublisher
+
+    pub = settings.publish
+    out: list[Any] = []
+    if not pub.bootstrap:
+        return out
+    if pub.alerts_topic:
+        publisher = KafkaPublisher(pub.bootstrap, pub.alerts_topic, cancel)
+        out.append(KafkaAlertSink(publisher, alerts, lake / "publish-alerts.json", pipeline_id))
+    if pub.dead_letters_topic:
+        publisher = KafkaPublisher(pub.bootstrap, pub.dead_letters_topic, cancel)
+        out.append(KafkaDeadLetterSink(publisher, dead_letters, lake / "publish-dead-letters.json", pipeline_id))
+    return out
 
 
 class DemoFeed(threading.Thread):
