@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench bench-api services-up services-down clean
+.PHONY: install demo test test-fast lint bench bench-api bench-cdc run-local services-up services-down clean
 
 install: $(STAMP)  ## venv + package (editable) + dev tools + the native decoder (Rust, via maturin)
 
@@ -35,6 +35,12 @@ bench: install  ## throughput benchmark (not a test): events per CPU-second at 1
 
 bench-api: install  ## append→visible latency and point-lookup p99 / req/s
 	$(BIN)/python bench/bench_api.py
+
+bench-cdc: install  ## MariaDB commit → Debezium → Kafka → engine → Cassandra → API latency (services up)
+	$(BIN)/python bench/bench_cdc_latency.py
+
+run-local: install  ## the pipeline against the real services (services-up first)
+	$(BIN)/inv360 run --config configs/local-services.yaml
 
 services-up:
 	services/svc up
