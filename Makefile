@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint bench bench-api bench-cdc run-local services-up services-down clean
+.PHONY: install demo test test-fast lint bench bench-api bench-cdc bench-flink run-local services-up services-down clean
 
 install: $(STAMP)  ## venv + package (editable) + dev tools + the native decoder (Rust, via maturin)
 
@@ -21,7 +21,7 @@ demo: install  ## the main job: live generated traffic → engine → lake + API
 
 test: install  ## every tier: unit, e2e (real subprocesses, kill -9), integration (real services, started here)
 	services/svc up
-	$(BIN)/python -m pytest; rc=$$?; services/svc down; exit $$rc
+	sh services/flink/setup.sh && $(BIN)/python -m pytest; rc=$$?; services/svc down; exit $$rc
 
 test-fast: install  ## unit tests only
 	$(BIN)/python -m pytest -m unit -q
@@ -41,6 +41,10 @@ bench-cdc: install  ## MariaDB commit → Debezium → Kafka → engine → Cass
 
 run-local: install  ## the pipeline against the real services (services-up first)
 	$(BIN)/inv360 run --config configs/local-services.yaml
+
+bench-flink: install  ## embedded engine vs the PyFlink job on the same Kafka input (services up)
+	sh services/flink/setup.sh
+	$(BIN)/python bench/bench_flink.py
 
 services-up:
 	services/svc up

@@ -72,7 +72,7 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool, log_level: st
 
 
 def _register() -> None:
-    from inventory360.cli import bench, datagen, replay, serve
+    from inventory360.cli import bench, datagen, flink, replay, serve
 
     cli.add_command(replay.replay)
     cli.add_command(replay.snapshot)
@@ -81,6 +81,7 @@ def _register() -> None:
     cli.add_command(serve.demo)
     cli.add_command(serve.serve)
     cli.add_command(serve.run)
+    flink.register(cli)
 
 
 _register()
