@@ -21,7 +21,7 @@ demo: install  ## the main job: live generated traffic → engine → lake + API
 
 test: install  ## every tier: unit, e2e (real subprocesses, kill -9), integration (real services, started here)
 	services/svc up
-	sh services/flink/setup.sh && $(BIN)/python -m pytest; rc=$$?; services/svc down; exit $$rc
+	bash services/flink/setup.sh && $(BIN)/python -m pytest; rc=$$?; services/svc down; exit $$rc
 
 test-fast: install  ## unit tests only
 	$(BIN)/python -m pytest -m unit -q
@@ -43,7 +43,7 @@ run-local: install  ## the pipeline against the real services (services-up first
 	$(BIN)/inv360 run --config configs/local-services.yaml
 
 bench-flink: install  ## embedded engine vs the PyFlink job on the same Kafka input (services up)
-	sh services/flink/setup.sh
+	bash services/flink/setup.sh
 	$(BIN)/python bench/bench_flink.py
 
 services-up:
