@@ -168,6 +168,39 @@ class AlertmanagerSettings(BaseModel):
     forward_resolved: bool = Field(False, description="Forward resolved notifications too (not only firing).")
 
 
+class KafkaSettings(BaseModel):
+    """Where the Flink job reads the two input topics (SPEC §1)."""
+
+    bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    deltas_topic: str = Field("inventory_delta", description="Topic of inventory delta JSON messages.")
+    orders_topic: str = Field("orders_cdc", description="Topic of Debezium order-line change envelopes.")
+
+
+class FlinkSettings(BaseModel):
+    """How the Flink job (``inv360 flink``) runs."""
+
+    parallelism: int = Field(1, ge=1, le=1024, description="parallelism.default of the job.")
+    checkpoint_interval_s: float = Field(
+        10.0, gt=0, description="Checkpoint interval; each checkpoint is one exactly-once Paimon commit."
+    )
+    group_id: str = Field("inv360-flink", description="Kafka consumer group (offsets committed on checkpoints).")
+    startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = Field(
+        "earliest-offset", description="scan.startup.mode of both Kafka sources."
+    )
+    bounded: bool = Field(False, description="Stop at the offsets that are latest when the job starts.")
+    state_backend: Literal["hashmap", "rocksdb"] = Field("hashmap", description="state.backend.type.")
+    state_ttl: str | None = Field(
+        None, description="table.exec.state.ttl (e.g. '30 d'); None keeps state for ever, as SPEC requires."
+    )
+    checkpoint_dir: str | None = Field(
+        None, description="execution.checkpointing.dir (URI); default LAKE/flink-checkpoints."
+    )
+    restart_attempts: int = Field(3, ge=0, description="Fixed-delay restarts before the job fails.")
+    catalog: str = Field("inv360_lake", description="Name of the Paimon catalog inside the job.")
+    job_name: str = Field("inventory360-snapshot", description="pipeline.name.")
+    extra: dict[str, str] = Field(default_factory=dict, description="More Flink configuration, verbatim.")
+
+
 class Settings(BaseSettings):
     """All settings of an inventory360 process."""
 
@@ -182,6 +215,8 @@ class Settings(BaseSettings):
     projection: ProjectionSettings = Field(default_factory=lambda: SqliteProjectionSettings())
     publish: PublishSettings = Field(default_factory=lambda: PublishSettings())
     alertmanager: AlertmanagerSettings = Field(default_factory=lambda: AlertmanagerSettings())
+    kafka: KafkaSettings = Field(default_factory=lambda: KafkaSettings())
+    flink: FlinkSettings = Field(default_factory=lambda: FlinkSettings())
 
     @classmethod
     def settings_customise_sources(
@@ -211,13 +246,20 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         data = loaded or {}
     try:
         settings = Settings(**data)
-        for dotted, value in overrides.items():
-            # Command-line values beat everything; sections are re-validated alone.
-            section, _, name = dotted.partition("__")
-            part = getattr(settings, section)
-            setattr(settings, section, type(part).model_validate({**part.model_dump(), name: value}))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from exc
+        raise _config_error(exc, "") from exc
+    for dotted, value in overrides.items():
+        # Command-line values beat everything; sections are re-validated alone.
+        section, _, name = dotted.partition("__")
+        part = getattr(settings, section)
+        try:
+            setattr(settings, section, type(part).model_validate({**part.model_dump(), name: value}))
+        except ValidationError as exc:
+            raise _config_error(exc, f"{section}.") from exc
     return settings
+
+
+def _config_error(exc: ValidationError, prefix: str) -> ConfigError:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return ConfigError(f"invalid setting {prefix}{where}: {first['msg']}")
