@@ -14,9 +14,6 @@ from inventory360.records import Decoded
 #: A decoded row as the reference decoders build it (keys are the schema's columns).
 Row = dict[str, Any]
 
-#: Below this many lines a block that failed the vectorised path is decoded line by line.
-_BISECT_FLOOR = 2048
-
 
 class InvalidRecord(Exception):
     """A record breaks a rule of SPEC §1; the message is the dead-letter reason."""
@@ -25,10 +22,9 @@ class InvalidRecord(Exception):
 class RecordDecoder(ABC):
     """Turns a buffer of newline-terminated message values into rows and dead letters.
 
-    ``record`` is the reference: it decides every rule of SPEC §1 for one message.
-    ``fast`` may decode a whole block at once; it must give exactly what ``record``
-    gives, or return None (the block is then split in halves until the vectorised path
-    succeeds or the halves are small enough to go line by line).
+    ``record`` is the reference: it decides every rule of SPEC §1 for one message, and
+    ``decode`` applies it line by line. A faster ``decode`` (the native decoders) must
+    give exactly the same result.
     """
 
     schema: pa.Schema
@@ -37,39 +33,9 @@ class RecordDecoder(ABC):
     def record(self, value: bytes) -> Row | str | None:
         """Decode one message: a row, a one-line reason it is invalid, or None to skip."""
 
-    def fast(self, buf: bytes, n_lines: int) -> Decoded | None:
-        """Decode a block in one vectorised pass, or None when it cannot be trusted."""
-        return None
-
     def decode(self, buf: bytes) -> Decoded:
-        """Decode ``buf`` (complete lines, each ending in ``\\n``)."""
-        parts: list[Decoded] = []
-        self._bisect(buf, 0, buf.count(b"\n"), parts)
-        if len(parts) == 1:
-            return parts[0]
-        tables = [p.table for p in parts if p.table.num_rows]
-        table = pa.concat_tables(tables) if tables else self.schema.empty_table()
-        errors = [e for p in parts for e in p.errors]
-        return Decoded(table, errors, sum(p.skipped for p in parts))
-
-    def _bisect(self, buf: bytes, base: int, n_lines: int, out: list[Decoded]) -> None:
-        if n_lines == 0:
-            return
-        if n_lines > _BISECT_FLOOR // 4:
-            done = self.fast(buf, n_lines)
-            if done is not None:
-                if base:
-                    done.table = done.table.set_column(0, "line", pa.compute.add(done.table["line"], base))
-                    done.errors = [(i + base, r) for i, r in done.errors]
-                out.append(done)
-                return
-            if n_lines > _BISECT_FLOOR:
-                half = n_lines // 2
-                cut = _nth_newline(buf, half) + 1
-                self._bisect(buf[:cut], base, half, out)
-                self._bisect(buf[cut:], base + half, n_lines - half, out)
-                return
-        out.append(self._line_by_line(buf, base))
+        """Decode ``buf`` (complete lines, each ending in ``\\n``) line by line."""
+        return self._line_by_line(buf, 0)
 
     def _line_by_line(self, buf: bytes, base: int) -> Decoded:
         rows: list[Row] = []
@@ -107,14 +73,6 @@ class JsonRecordDecoder(RecordDecoder):
             return self.from_json(obj)
         except InvalidRecord as bad:
             return str(bad)
-
-
-def _nth_newline(buf: bytes, n: int) -> int:
-    """Offset of the ``n``-th (1-based) newline of ``buf``."""
-    pos = -1
-    for _ in range(n):
-        pos = buf.index(b"\n", pos + 1)
-    return pos
 
 
 @dataclass(frozen=True, slots=True)

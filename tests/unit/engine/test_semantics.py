@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import cdc, delta, line, run_engine
+from conftest import cdc, delta, line, rows_of, run_engine
 
 
 def test_deltas_sum_per_key_whatever_the_order() -> None:
@@ -28,23 +28,14 @@ def test_first_accepted_copy_of_an_event_id_wins() -> None:
 
 def test_late_deltas_are_counted_and_still_summed() -> None:
     from inventory360.engine.engine import Engine
+    from inventory360.records import ORDER_SCHEMA
     from inventory360.sources.deltas import DeltaDecoder
 
     engine = Engine()
-    dec = DeltaDecoder()
-    msgs = [
-        delta("A", "W", 1, t=100),
-        delta("A", "W", 1, t=95),
-        delta("A", "W", 1, t=89),
-        delta("B", "W", 4, t=10),
-    ]
-    res = engine.process(dec.decode(b"".join(m + b"\n" for m in msgs)).table, dec.schema.empty_table())
-    from inventory360.records import ORDER_SCHEMA
-
+    msgs = [delta("A", "W", 1, t=100), delta("A", "W", 1, t=95), delta("A", "W", 1, t=89), delta("B", "W", 4, t=10)]
+    decoded = DeltaDecoder().decode(b"".join(m + b"\n" for m in msgs))
+    res = engine.process(decoded.table, ORDER_SCHEMA.empty_table())
     assert res.counters["deltas_late"] == 2  # t=89 and t=10 are > 10 s behind t=100
-    from conftest import rows_of
-
-    _ = ORDER_SCHEMA
     assert rows_of(engine.keys.all_rows()) == [("A", "W", 3, 0, 100.0), ("B", "W", 4, 0, 10.0)]
 
 
