@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,6 +31,7 @@ import pyarrow as pa
 from inventory360.engine.alerts import AlertKind, SafetyStock, levels
 from inventory360.errors import SinkError
 from inventory360.sinks.base import SnapshotSink
+from inventory360.sinks.sqlite import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -258,19 +258,15 @@ class AlertStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         _connect(path).close()
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._pool = ThreadConnections(self._open)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA query_only = ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._pool.get()
 
     def since(self, seq: int = 0, since_ms: int | None = None, limit: int = 100) -> list[Alert]:
         """Alerts after sequence ``seq`` and (when given) with event time ≥ ``since_ms``, oldest first."""
@@ -300,8 +296,4 @@ class AlertStore:
 
     def close(self) -> None:
         """Close every per-thread connection."""
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._pool.close()

@@ -29,6 +29,7 @@ import pyarrow as pa
 from inventory360.engine.alerts import SafetyStock, levels
 from inventory360.errors import SinkError
 from inventory360.sinks.base import SnapshotSink
+from inventory360.sinks.sqlite import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inventory (
@@ -181,20 +182,12 @@ class SqliteProjection(ProjectionStore):
     def __init__(self, path: Path, status_ttl: float = 0.5) -> None:
         self.path = path
         ensure_schema(path)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._pool = ThreadConnections(lambda: _connect(path, readonly=True))
         self._status: tuple[float, int, ProjectionStatus] | None = None
         self._status_ttl = status_ttl
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path, readonly=True)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        return self._pool.get()
 
     def _meta(self, conn: sqlite3.Connection) -> dict[str, object]:
         return dict(conn.execute("SELECT k, v FROM meta").fetchall())
@@ -312,11 +305,7 @@ class SqliteProjection(ProjectionStore):
 
     def close(self) -> None:
         """Close every per-thread connection."""
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._pool.close()
 
 
 class SqliteProjectionSink(SnapshotSink):
