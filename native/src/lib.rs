@@ -14,6 +14,7 @@ mod batch;
 mod columns;
 mod deltas;
 mod json;
+mod keymap;
 mod orders;
 mod pool;
 mod text;
@@ -22,6 +23,7 @@ mod unicode_tables;
 use std::ffi::{c_int, c_void};
 
 use pyo3::exceptions::{PyBufferError, PyValueError};
+use pyo3::buffer::PyBuffer;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
@@ -164,10 +166,37 @@ fn finish<'py, C>(
     (b.rows, cols, errors, b.skipped).into_pyobject(py)
 }
 
+/// A read-only byte view of any C-contiguous buffer (bytes, memoryview of an mmap, …).
+struct ByteView(PyBuffer<u8>);
+
+// SAFETY: the view pins the exporter's memory until dropped; the decoders only read it.
+unsafe impl Send for ByteView {}
+unsafe impl Sync for ByteView {}
+
+impl ByteView {
+    fn of(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let b = PyBuffer::<u8>::get(obj)?;
+        if !b.is_c_contiguous() {
+            return Err(PyBufferError::new_err("the buffer must be C-contiguous"));
+        }
+        Ok(Self(b))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        let n = self.0.len_bytes();
+        if n == 0 {
+            return &[];
+        }
+        // SAFETY: a contiguous buffer of `n` bytes, alive as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.0.buf_ptr() as *const u8, n) }
+    }
+}
+
 /// Decode inventory-delta lines (see the module docs for the result).
 #[pyfunction]
-fn decode_deltas<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
-    let b = py.detach(|| deltas::decode(buf));
+fn decode_deltas<'py>(py: Python<'py>, buf: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+    let view = ByteView::of(buf)?;
+    let b = py.detach(|| deltas::decode(view.bytes()));
     finish(py, b, |c| {
         Ok(vec![
             i64_col(py, c.line)?,
@@ -182,8 +211,9 @@ fn decode_deltas<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Bound<'py, PyTupl
 
 /// Decode Debezium order-line values (see the module docs for the result).
 #[pyfunction]
-fn decode_orders<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
-    let b = py.detach(|| orders::decode(buf));
+fn decode_orders<'py>(py: Python<'py>, buf: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+    let view = ByteView::of(buf)?;
+    let b = py.detach(|| orders::decode(view.bytes()));
     finish(py, b, |c| {
         Ok(vec![
             i64_col(py, c.line)?,
@@ -203,6 +233,75 @@ fn decode_orders<'py>(py: Python<'py>, buf: &[u8]) -> PyResult<Bound<'py, PyTupl
             str_col(py, c.before_warehouse_id)?,
         ])
     })
+}
+
+/// Dense ids for rows of Arrow string columns (see `keymap.rs`).
+#[pyclass(module = "inventory360_native", name = "KeyMap")]
+#[derive(Default)]
+struct PyKeyMap {
+    map: keymap::KeyMap,
+}
+
+#[pymethods]
+impl PyKeyMap {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn __len__(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Resolve `n` rows (or the `rows` selection: `(address, count)` of int64 row numbers)
+    /// of `columns` — each `(validity_address or 0, offsets_address, data_address, offset,
+    /// large)` of a live Arrow string array — to ids, inserting unknown keys when `insert`.
+    /// Returns `(ids, created)`: int64 buffers of the id of each selected row (-1 when
+    /// unknown) and of the selection positions that created keys, in id order.
+    ///
+    /// The caller keeps the arrays alive and the addresses valid for the call (the Python
+    /// wrapper `inventory360.engine.index` does).
+    fn resolve<'py>(
+        &mut self,
+        py: Python<'py>,
+        columns: Vec<(usize, usize, usize, usize, bool)>,
+        n: usize,
+        rows: Option<(usize, usize)>,
+        insert: bool,
+    ) -> PyResult<(Bound<'py, Buffer>, Bound<'py, Buffer>)> {
+        if columns.is_empty() || columns.iter().any(|c| c.1 == 0) {
+            return Err(PyValueError::new_err("columns need offsets"));
+        }
+        let cols = keymap::Cols(
+            columns
+                .iter()
+                .map(|&(valid, offsets, data, offset, large)| keymap::Col {
+                    valid: valid as *const u8,
+                    offsets: offsets as *const u8,
+                    data: if data == 0 { std::ptr::NonNull::<u8>::dangling().as_ptr() } else { data as *const u8 },
+                    offset,
+                    large,
+                })
+                .collect(),
+        );
+        let rows_addr = rows.map(|(a, c)| (a, c));
+        let map = &mut self.map;
+        let (ids, created) = py.detach(move || {
+            // SAFETY: the wrapper passes live arrays of at least `n` rows and a live int64
+            // selection whose values are below `n` (checked below before use).
+            let sel: Option<&[i64]> = rows_addr.map(|(a, c)| {
+                if c == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(a as *const i64, c) } }
+            });
+            if let Some(s) = sel {
+                if s.iter().any(|&r| r < 0 || r as usize >= n) {
+                    return Err("row selection out of range");
+                }
+            }
+            Ok(unsafe { map.resolve(&cols, n, sel, insert) })
+        })
+        .map_err(PyValueError::new_err)?;
+        Ok((buffer(py, Data::I64(ids))?, buffer(py, Data::I64(created))?))
+    }
 }
 
 /// `timestamps.parse_iso_ms` (no range check), for tests.
@@ -228,6 +327,7 @@ fn strip(text: &str) -> &str {
 #[pymodule]
 fn inventory360_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Buffer>()?;
+    m.add_class::<PyKeyMap>()?;
     m.add_function(wrap_pyfunction!(decode_deltas, m)?)?;
     m.add_function(wrap_pyfunction!(decode_orders, m)?)?;
     m.add_function(wrap_pyfunction!(parse_iso_ms, m)?)?;

@@ -18,6 +18,7 @@ snapshot as an uninterrupted run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -199,7 +200,9 @@ class Pipeline:
             self.counters[f"{inp.kind}_in"] += n
             self.counters[f"{inp.kind}_skipped"] += decoded.skipped
             if decoded.errors:
-                values = raw.buf.split(b"\n")
+                whole = raw.buf if isinstance(raw.buf, bytes) else bytes(raw.buf)
+                raw = dataclasses.replace(raw, buf=whole)  # dead letters keep slices of it
+                values = whole.split(b"\n")
                 for line, reason in decoded.errors:
                     letters.append(
                         DeadLetter(

@@ -6,7 +6,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from inventory360.engine.index import KeyIndex
@@ -33,7 +32,7 @@ class BatchResult:
     before_reserved: np.ndarray
     existed: np.ndarray  # whether each changed key existed before the batch
     changed_lines: np.ndarray
-    new_event_ids: pl.Series
+    new_event_ids: pa.Array  # event ids seen for the first time (strings)
     counters: Counter[str] = field(default_factory=Counter)
 
 
@@ -56,15 +55,15 @@ class Engine:
         d_av: list[np.ndarray] = []
         d_rs: list[np.ndarray] = []
         when: list[np.ndarray] = []
-        new_ids = pl.Series("event_id", [], dtype=pl.String)
+        new_ids: pa.Array = pa.array([], pa.string())
 
         if deltas.num_rows:
-            agg, new_ids = self._deltas(pl.from_arrow(deltas), counters)  # type: ignore[arg-type]
-            if agg.height:
-                kids.append(self.keys.ids(agg.select("sku_id", "warehouse_id")))
-                d_av.append(agg["d"].to_numpy())
-                d_rs.append(np.zeros(agg.height, dtype=np.int64))
-                when.append(agg["t"].to_numpy())
+            kid, d, t, new_ids = self._deltas(deltas, counters)
+            if kid.size:
+                kids.append(kid)
+                d_av.append(d)
+                d_rs.append(np.zeros(kid.size, dtype=np.int64))
+                when.append(t)
 
         out = apply_orders(self.lines, self.keys, orders, self.reserving)
         counters["orders_ignored_older"] += out.ignored_older
@@ -92,30 +91,47 @@ class Engine:
             counters,
         )
 
-    def _deltas(self, d: pl.DataFrame, counters: Counter[str]) -> tuple[pl.DataFrame, pl.Series]:
-        """Deduplicate, count lateness, and sum the accepted deltas per key."""
+    def _deltas(
+        self, d: pa.Table, counters: Counter[str]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, pa.Array]:
+        """Deduplicate and count lateness; the accepted deltas' key ids, amounts and times.
+
+        Returns ``(key_id, available_delta, event_time, new_event_ids)`` of the accepted
+        rows in arrival order; an ``event_id`` seen before (in an earlier batch or earlier
+        in this one) makes its row a duplicate.
+        """
+        n = d.num_rows
         eid = d["event_id"]
-        has_id = eid.is_not_null()
-        dup = has_id & ~eid.is_first_distinct()
-        fresh = d.filter(has_id & ~dup).select("event_id")
-        if fresh.height and len(self.seen):
-            seen = self.seen.lookup(fresh) >= 0
-            if seen.any():
-                dup_ids = fresh.filter(pl.Series(seen))["event_id"]
-                dup = dup | (has_id & eid.is_in(dup_ids.implode()))
-        accepted = d.filter(~dup)
-        counters["deltas_duplicate"] += d.height - accepted.height
-        counters["deltas_accepted"] += accepted.height
-        new_ids = accepted["event_id"].drop_nulls()
-        if new_ids.len():
-            self.seen.insert(new_ids.to_frame())
-        if accepted.height == 0:
-            return accepted.clear(), new_ids
-        et = accepted["event_time"].to_numpy()
+        dup = np.zeros(n, dtype=bool)
+        new_ids: pa.Array = pa.array([], pa.string())
+        with_id = np.flatnonzero(eid.is_valid().to_numpy(zero_copy_only=False)) if eid.null_count else None
+        n_with_id = n if with_id is None else with_id.size
+        if n_with_id:
+            _, created = self.seen.resolve_new([eid], with_id)
+            fresh = np.zeros(n_with_id, dtype=bool)
+            fresh[created] = True
+            dup[~fresh if with_id is None else with_id[~fresh]] = True
+            first = created if with_id is None else with_id[created]
+            new_ids = eid.take(pa.array(first, pa.int64())).combine_chunks()
+        acc = np.flatnonzero(~dup) if dup.any() else None
+        n_acc = n if acc is None else acc.size
+        counters["deltas_duplicate"] += n - n_acc
+        counters["deltas_accepted"] += n_acc
+        e = np.empty(0, dtype=np.int64)
+        if n_acc == 0:
+            return e, e, e, new_ids
+        et = _int_column(d, "event_time", acc)
+        amount = _int_column(d, "available_delta", acc)
         running = np.maximum.accumulate(np.concatenate([[self.watermark_ms], et]))
         counters["deltas_late"] += int(np.count_nonzero(et + self.options.late_after_ms < running[:-1]))
         self.watermark_ms = int(running[-1])
-        agg = accepted.group_by("sku_id", "warehouse_id").agg(
-            pl.col("available_delta").sum().alias("d"), pl.col("event_time").max().alias("t")
-        )
-        return agg, new_ids
+        kid = self.keys.resolve([d["sku_id"], d["warehouse_id"]], acc)
+        return kid, amount, et, new_ids
+
+
+def _int_column(table: pa.Table, name: str, rows: np.ndarray | None) -> np.ndarray:
+    """A non-null int64 column as numpy, optionally only ``rows``."""
+    col = table[name]
+    arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    values = np.asarray(arr.to_numpy(zero_copy_only=False))
+    return values if rows is None else values[rows]

@@ -1,43 +1,115 @@
-"""Dense integer ids for string keys, looked up a batch at a time.
+"""Dense integer ids for string keys, resolved a batch at a time.
 
-A sorted array of 64-bit row hashes is searched with ``numpy.searchsorted``; every hit is
-verified against the stored key strings, so a hash collision can never merge two keys:
-colliding keys live in a small exact side table. Keys get ids 0, 1, 2, … in insertion
-order, which makes the index reproducible from its keys alone.
+Keys are rows of one or more Arrow string columns (nulls allowed). They get ids 0, 1, 2, …
+in insertion order, which makes the index reproducible from its keys alone (checkpoints
+store keys in id order). Two keys never share an id: every lookup compares whole keys.
+
+The map itself is the native ``KeyMap`` (``native/src/keymap.rs``: an open-addressing
+table over an arena of encoded keys, run with the GIL released) when the extension is
+available, else :class:`_DictMap`, a plain dict that is the reference the native map is
+tested against. Either way, the key strings are also kept here as Polars frames, in id
+order, for snapshot rows and checkpoints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol, TypeAlias
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
-Hasher = Callable[[pl.DataFrame], np.ndarray]
+from inventory360.sources import native
 
-_SEED = 0x1F2E3D4C
+Column: TypeAlias = pa.Array | pa.ChunkedArray
 
 
-def row_hash(keys: pl.DataFrame) -> np.ndarray:
-    """64-bit hash of each row (stable within one process, which is all the index needs)."""
-    return keys.hash_rows(seed=_SEED).to_numpy()
+class _Map(Protocol):
+    def __len__(self) -> int: ...
+
+    def resolve(
+        self, columns: list[pa.Array], rows: np.ndarray | None, insert: bool
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class _NativeMap:
+    """The Rust ``KeyMap`` behind :class:`_Map` (Arrow buffers passed by address)."""
+
+    def __init__(self) -> None:
+        self._map = native.key_map()
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def resolve(self, columns: list[pa.Array], rows: np.ndarray | None, insert: bool) -> tuple[np.ndarray, np.ndarray]:
+        specs = []
+        for arr in columns:
+            valid, offsets, data = arr.buffers()[:3]
+            specs.append(
+                (
+                    valid.address if valid is not None and arr.null_count else 0,
+                    offsets.address,
+                    data.address if data is not None and data.size else 0,
+                    arr.offset,
+                    pa.types.is_large_string(arr.type),
+                )
+            )
+        sel = None
+        if rows is not None:
+            rows = np.ascontiguousarray(rows, dtype=np.int64)
+            sel = (rows.ctypes.data, rows.size)
+        ids, created = self._map.resolve(specs, len(columns[0]), sel, insert)
+        return np.frombuffer(ids, dtype=np.int64), np.frombuffer(created, dtype=np.int64)
+
+
+class _DictMap:
+    """Reference map: a dict from key tuples to ids."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[str | None, ...], int] = {}
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def resolve(self, columns: list[pa.Array], rows: np.ndarray | None, insert: bool) -> tuple[np.ndarray, np.ndarray]:
+        if rows is not None:
+            take = pa.array(rows, pa.int64())
+            columns = [c.take(take) for c in columns]
+        out: list[int] = []
+        created: list[int] = []
+        for k, key in enumerate(zip(*(c.to_pylist() for c in columns), strict=True)):
+            got = self._ids.get(key)
+            if got is None:
+                if not insert:
+                    out.append(-1)
+                    continue
+                got = self._ids[key] = len(self._ids)
+                created.append(k)
+            out.append(got)
+        return np.array(out, dtype=np.int64), np.array(created, dtype=np.int64)
+
+
+def _string_array(col: Column) -> pa.Array:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    return arr
 
 
 class KeyIndex:
     """Maps unique rows of string columns to dense ids (``int64``)."""
 
-    def __init__(self, columns: Sequence[str], hasher: Hasher = row_hash) -> None:
+    def __init__(self, columns: Sequence[str], use_native: bool | None = None) -> None:
         self.columns = list(columns)
-        self._hasher = hasher
+        if use_native is None:
+            use_native = native.available()
+        self._map: _Map = _NativeMap() if use_native else _DictMap()
         self._chunks: list[pl.DataFrame] = []
         self._keys = pl.DataFrame(schema={c: pl.String for c in self.columns})
-        self._hashes = np.empty(0, dtype=np.uint64)  # sorted, unique
-        self._ids = np.empty(0, dtype=np.int64)  # id of the key holding each hash
-        self._overflow: dict[tuple[str, ...], int] = {}
-        self._size = 0
 
     def __len__(self) -> int:
-        return self._size
+        return len(self._map)
 
     @property
     def keys(self) -> pl.DataFrame:
@@ -49,110 +121,45 @@ class KeyIndex:
                 self._keys = self._keys.rechunk()
         return self._keys
 
-    def resolve_rows(self, keys: pl.DataFrame, insert: bool = True) -> np.ndarray:
-        """Id of every row of ``keys`` (rows may repeat); -1 for unknown when not inserting.
+    def resolve_new(
+        self, columns: Sequence[Column], rows: np.ndarray | None = None, insert: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of rows ``rows`` (default: all) of ``columns``, and which of them created keys.
 
-        Rows are grouped by hash (``pandas.factorize``: one hash-table pass, no sort), each
-        group is resolved once, and every row is compared with its group's first row so
-        that two different keys sharing a hash are still told apart.
+        Rows may repeat; unknown keys get the next free ids in row order when ``insert``
+        (else -1). The second array holds the positions (within the selection) of the
+        rows that created keys, in id order.
         """
-        import pandas as pd
+        arrays = [_string_array(c) for c in columns]
+        if len(arrays) != len(self.columns):
+            raise ValueError(f"expected {len(self.columns)} key columns, got {len(arrays)}")
+        ids, created = self._map.resolve(arrays, rows, insert)
+        if created.size:
+            at = created if rows is None else np.asarray(rows, dtype=np.int64)[created]
+            take = pa.array(at, pa.int64())
+            frame = pl.from_arrow(
+                pa.table({name: arr.take(take) for name, arr in zip(self.columns, arrays, strict=True)})
+            )
+            assert isinstance(frame, pl.DataFrame)
+            self._chunks.append(frame.cast({c: pl.String for c in self.columns}))
+            if len(self._chunks) > 64:
+                _ = self.keys
+        return ids, created
 
-        keys = keys.select(self.columns)
-        n = keys.height
-        if n == 0:
+    def resolve(self, columns: Sequence[Column], rows: np.ndarray | None = None, insert: bool = True) -> np.ndarray:
+        """Ids of rows ``rows`` (default: all) of ``columns``; see :meth:`resolve_new`."""
+        return self.resolve_new(columns, rows, insert)[0]
+
+    def resolve_rows(self, keys: pl.DataFrame, insert: bool = True) -> np.ndarray:
+        """Id of every row of ``keys`` (rows may repeat); -1 for unknown when not inserting."""
+        if keys.height == 0:
             return np.empty(0, dtype=np.int64)
-        h = self._hasher(keys).astype(np.uint64, copy=False)
-        codes, uniq = pd.factorize(h)
-        first = np.empty(uniq.size, dtype=np.int64)
-        first[codes[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)
-        ids = self._resolve(keys[first], insert, np.asarray(uniq, dtype=np.uint64))[codes]
-        if uniq.size < n:
-            rep = keys[first[codes]]
-            same = np.ones(n, dtype=bool)
-            for c in self.columns:
-                same &= (rep[c] == keys[c]).fill_null(False).to_numpy()
-            odd = np.flatnonzero(~same)
-            if odd.size:  # a hash shared by different keys within this batch
-                sub = keys[odd]
-                uniq_sub = sub.unique(maintain_order=True)
-                got = self._resolve(uniq_sub, insert)
-                lookup = {row: int(i) for row, i in zip(uniq_sub.rows(), got, strict=True)}
-                ids[odd] = [lookup[row] for row in sub.rows()]
-        return np.asarray(ids, dtype=np.int64)
+        return self.resolve([keys[c].to_arrow() for c in self.columns], insert=insert)
 
     def lookup(self, keys: pl.DataFrame) -> np.ndarray:
-        """Ids of ``keys`` (unique rows); -1 where a key is unknown."""
-        return self._resolve(keys, insert=False)
+        """Ids of ``keys``; -1 where a key is unknown."""
+        return self.resolve_rows(keys, insert=False)
 
     def insert(self, keys: pl.DataFrame) -> np.ndarray:
-        """Ids of ``keys`` (unique rows), giving new keys the next free ids in row order."""
-        return self._resolve(keys, insert=True)
-
-    def _resolve(self, keys: pl.DataFrame, insert: bool, h: np.ndarray | None = None) -> np.ndarray:
-        keys = keys.select(self.columns)
-        n = keys.height
-        out = np.full(n, -1, dtype=np.int64)
-        if n == 0:
-            return out
-        if h is None:
-            h = self._hasher(keys).astype(np.uint64, copy=False)
-        if self._hashes.size:
-            # Probing in hash order walks the sorted array forwards: far fewer cache misses.
-            probe_order = np.argsort(h)
-            pos = np.empty(n, dtype=np.int64)
-            pos[probe_order] = np.searchsorted(self._hashes, h[probe_order])
-            pos_c = np.minimum(pos, self._hashes.size - 1)
-            hit = self._hashes[pos_c] == h
-            hit_rows = np.flatnonzero(hit)
-            if hit_rows.size:
-                cand = self._ids[pos_c[hit_rows]]
-                stored = self.keys[cand]
-                probe = keys[hit_rows]
-                same = np.ones(hit_rows.size, dtype=bool)
-                for c in self.columns:
-                    same &= (stored[c] == probe[c]).to_numpy()
-                out[hit_rows[same]] = cand[same]
-                clash = hit_rows[~same]
-            else:
-                clash = hit_rows
-        else:
-            hit = np.zeros(n, dtype=bool)
-            clash = np.empty(0, dtype=np.int64)
-        # A hash shared with a different key: exact side table (practically never used).
-        for row in clash.tolist():
-            key = tuple(keys.row(row))
-            found = self._overflow.get(key)
-            if found is None and insert:
-                found = int(self._new_ids(keys[row : row + 1])[0])
-                self._overflow[key] = found
-            out[row] = -1 if found is None else found
-        if insert:
-            fresh = np.flatnonzero(~hit)
-            if fresh.size:
-                out[fresh] = self._insert_fresh(keys[fresh], h[fresh])
-        return out
-
-    def _insert_fresh(self, keys: pl.DataFrame, h: np.ndarray) -> np.ndarray:
-        ids = self._new_ids(keys)
-        order = np.argsort(h, kind="stable")
-        own_h, own_ids = h[order], ids[order]
-        dup = np.zeros(own_h.size, dtype=bool)
-        dup[1:] = own_h[1:] == own_h[:-1]
-        if dup.any():
-            # Two new keys share a hash: the first one owns it, the others go aside.
-            for row in own_ids[dup].tolist():
-                self._overflow[tuple(keys.row(row - int(ids[0])))] = int(row)
-            own_h, own_ids = own_h[~dup], own_ids[~dup]
-        at = np.searchsorted(self._hashes, own_h)
-        self._hashes = np.insert(self._hashes, at, own_h)
-        self._ids = np.insert(self._ids, at, own_ids)
-        return ids
-
-    def _new_ids(self, keys: pl.DataFrame) -> np.ndarray:
-        start = self._size
-        self._size += keys.height
-        self._chunks.append(keys)
-        if len(self._chunks) > 64:
-            _ = self.keys
-        return np.arange(start, self._size, dtype=np.int64)
+        """Ids of ``keys``, giving new keys the next free ids in row order."""
+        return self.resolve_rows(keys, insert=True)

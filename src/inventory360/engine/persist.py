@@ -59,7 +59,7 @@ def changes(engine: Engine, result: BatchResult, rows: pa.Table | None = None) -
     return {
         "keys": keys,
         "lines": _lines(engine, np.sort(result.changed_lines)),
-        "events": pa.table({"event_id": result.new_event_ids.to_arrow().cast(pa.string())}),
+        "events": pa.table({"event_id": result.new_event_ids.cast(pa.string())}),
     }
 
 

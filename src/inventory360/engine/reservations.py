@@ -75,9 +75,7 @@ def apply_orders(lines: LineTable, keys: KeyTable, orders: pa.Table, reserving: 
     n = orders.num_rows
     if n == 0:
         return _empty_outcome()
-    ident = pl.from_arrow(orders.select(list(LINE_COLUMNS)))
-    assert isinstance(ident, pl.DataFrame)
-    lid_all = lines.index.resolve_rows(ident)
+    lid_all = lines.index.resolve([orders[c] for c in LINE_COLUMNS])
     lines.cols.grow_to(len(lines.index))
     order = np.argsort(lid_all, kind="stable")  # by line, arrival order kept within a line
     lid = lid_all[order]
@@ -182,21 +180,18 @@ def _outcome(
     ignored: int,
 ) -> OrderOutcome:
     """Touches and reservation changes of the accepted changes ``rows`` (sorted by line)."""
-    take = pa.array(rows)
-    a = orders.select(["op", "sku_id", "warehouse_id", "status", "before_sku_id", "before_warehouse_id"])
-    a = a.take(take)
     num = {
         name: np.asarray(_filled(orders[name]).to_numpy(zero_copy_only=False))[rows]
         for name in ("change_time", "quantity", "has_pos", "pos_file", "pos", "pos_row")
     }
-    is_del = pc.equal(a["op"], "d").to_numpy(zero_copy_only=False)
+    is_del = _mask(pc.equal(orders["op"], "d"), rows)
     time = num["change_time"]
     c = lines.cols.data
 
     kid_new = np.full(rows.size, -1, dtype=np.int64)
     live_rows = np.flatnonzero(~is_del)
     if live_rows.size:
-        kid_new[live_rows] = _key_ids(keys, a.take(pa.array(live_rows)), "sku_id", "warehouse_id")
+        kid_new[live_rows] = keys.resolve([orders["sku_id"], orders["warehouse_id"]], rows[live_rows])
 
     first = np.ones(lid.size, dtype=bool)
     first[1:] = lid[1:] != lid[:-1]
@@ -210,14 +205,13 @@ def _outcome(
     moved = (prev >= 0) & (is_del | (prev != kid_new))
     touch_k = [kid_new[~is_del], prev[moved]]
     touch_t = [time[~is_del], time[moved]]
-    blind = np.flatnonzero(
-        is_del
-        & (prev < 0)
-        & a["before_sku_id"].is_valid().to_numpy(zero_copy_only=False)
-        & a["before_warehouse_id"].is_valid().to_numpy(zero_copy_only=False)
-    )
+    blind = np.flatnonzero(is_del & (prev < 0))
     if blind.size:
-        touch_k.append(_key_ids(keys, a.take(pa.array(blind)), "before_sku_id", "before_warehouse_id"))
+        before = [orders["before_sku_id"], orders["before_warehouse_id"]]
+        named = _mask(pc.and_(before[0].is_valid(), before[1].is_valid()), rows[blind])
+        blind = blind[named]
+    if blind.size:
+        touch_k.append(keys.resolve(before, rows[blind]))
         touch_t.append(time[blind])
 
     # Reservation change per line: the final state's contribution minus the stored one.
@@ -225,7 +219,7 @@ def _outcome(
     f_lid = lid[fin]
     qty = num["quantity"]
     statuses = pa.array(sorted(reserving), pa.string())
-    f_res = pc.fill_null(pc.is_in(a["status"], statuses), False).to_numpy(zero_copy_only=False)[fin] & ~is_del[fin]
+    f_res = _mask(pc.fill_null(pc.is_in(orders["status"], statuses), False), rows[fin]) & ~is_del[fin]
     old_res = c["live"][f_lid] & c["reserving"][f_lid]
     res_kid = np.concatenate([c["key_id"][f_lid][old_res], kid_new[fin][f_res]])
     res_delta = np.concatenate([-c["quantity"][f_lid][old_res], qty[fin][f_res]])
@@ -245,7 +239,8 @@ def _filled(values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.fill_null(values, 0) if values.null_count else values
 
 
-def _key_ids(keys: KeyTable, rows: pa.Table, sku: str, wh: str) -> np.ndarray:
-    """Key ids for each row's (sku, wh) columns, creating keys as needed."""
-    pairs = pl.DataFrame({"sku_id": rows[sku], "warehouse_id": rows[wh]})
-    return keys.row_ids(pairs)
+def _mask(values: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> np.ndarray:
+    """A non-null boolean column as numpy, taken at ``rows``."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    out: np.ndarray = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)[rows]
+    return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -35,9 +37,9 @@ class KeyTable:
         self.cols.grow_to(len(self.index))
         return ids
 
-    def row_ids(self, keys: pl.DataFrame) -> np.ndarray:
-        """Id of every ``(sku_id, warehouse_id)`` row (rows may repeat), creating keys."""
-        ids = self.index.resolve_rows(keys)
+    def resolve(self, columns: Sequence[pa.ChunkedArray | pa.Array], rows: np.ndarray | None = None) -> np.ndarray:
+        """Id of every selected ``(sku_id, warehouse_id)`` row (rows may repeat), creating keys."""
+        ids = self.index.resolve(columns, rows)
         self.cols.grow_to(len(self.index))
         return ids
 
@@ -51,19 +53,18 @@ class KeyTable:
         """
         if kid.size == 0:
             return kid, kid, kid
-        agg = (
-            pl.DataFrame({"kid": kid, "a": d_avail, "r": d_res, "t": when})
-            .group_by("kid")
-            .agg(pl.col("a").sum(), pl.col("r").sum(), pl.col("t").max())
-            .sort("kid")
-        )
-        ids = agg["kid"].to_numpy()
-        add_a, add_r, latest = (agg[c].to_numpy() for c in ("a", "r", "t"))
+        n_keys = len(self)
+        if kid.size * 16 < n_keys:
+            ids = np.unique(kid)
+        else:
+            touched = np.zeros(n_keys, dtype=bool)
+            touched[kid] = True
+            ids = np.flatnonzero(touched)
         c = self.cols.data
         before_a, before_r = c["available_qty"][ids], c["reserved_qty"][ids]
-        c["available_qty"][ids] += add_a
-        c["reserved_qty"][ids] += add_r
-        c["updated_at"][ids] = np.maximum(c["updated_at"][ids], latest)
+        np.add.at(c["available_qty"], kid, d_avail)
+        np.add.at(c["reserved_qty"], kid, d_res)
+        np.maximum.at(c["updated_at"], kid, when)
         return ids, before_a, before_r
 
     def rows(self, ids: np.ndarray) -> pa.Table:

@@ -33,9 +33,9 @@ class RecordDecoder(ABC):
     def record(self, value: bytes) -> Row | str | None:
         """Decode one message: a row, a one-line reason it is invalid, or None to skip."""
 
-    def decode(self, buf: bytes) -> Decoded:
+    def decode(self, buf: bytes | memoryview) -> Decoded:
         """Decode ``buf`` (complete lines, each ending in ``\\n``) line by line."""
-        return self._line_by_line(buf, 0)
+        return self._line_by_line(bytes(buf) if isinstance(buf, memoryview) else buf, 0)
 
     def _line_by_line(self, buf: bytes, base: int) -> Decoded:
         rows: list[Row] = []
@@ -80,7 +80,7 @@ class RawBatch:
     """Complete lines read from one source, and where they start (``n_lines`` -1: unknown)."""
 
     source: str
-    buf: bytes
+    buf: bytes | memoryview  # a memoryview of a file's memory map, read without a copy
     n_lines: int
     start: dict[str, Any]
     end: dict[str, Any]

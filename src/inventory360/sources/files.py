@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import mmap
@@ -78,15 +79,14 @@ class JsonLinesFileSource(Source):
         """The file memory-mapped (re-mapped when it has grown); None while empty."""
         size = os.fstat(self._file.fileno()).st_size
         if self._mm is None or len(self._mm) < size:
-            if self._mm is not None:
-                self._mm.close()
+            self._unmap()
             self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size else None
         return self._mm
 
     def read(self, max_bytes: int) -> RawBatch | None:
         """Complete lines from the current offset (a last line without a newline counts).
 
-        The line boundary is found in the memory map, so the batch is copied out once.
+        The batch is a memoryview of the memory map: nothing is copied.
         ``n_lines`` is left at -1: the decoder knows the count, and the pipeline reports it
         back through :meth:`lines_decoded` (counting newlines here would scan twice).
         """
@@ -99,11 +99,12 @@ class JsonLinesFileSource(Source):
             cut = mm.find(b"\n", end)
         if cut < 0 and self.tail:
             return None
+        buf: bytes | memoryview
         if cut < 0:
             consumed, buf = len(mm) - self.offset, mm[self.offset :] + b"\n"
         else:
             consumed = cut + 1 - self.offset
-            buf = mm[self.offset : cut + 1]
+            buf = memoryview(mm)[self.offset : cut + 1]
         if not self._fp_len:
             self._fp_len = min(consumed, _FINGERPRINT_BYTES)
             self._fp = hashlib.sha256(buf[: self._fp_len]).hexdigest()[:24]
@@ -120,13 +121,19 @@ class JsonLinesFileSource(Source):
         offset = batch.start["offset"]
         if line:
             pos = -1
+            buf = batch.buf if isinstance(batch.buf, bytes) else bytes(batch.buf)
             for _ in range(line):
-                pos = batch.buf.index(b"\n", pos + 1)
+                pos = buf.index(b"\n", pos + 1)
             offset += pos + 1
         return {"path": str(self.path), "line": batch.start["line"] + line + 1, "offset": offset}
 
     def close(self) -> None:
         """Close the map and the file."""
-        if self._mm is not None:
-            self._mm.close()
+        self._unmap()
         self._file.close()
+
+    def _unmap(self) -> None:
+        if self._mm is not None:
+            with contextlib.suppress(BufferError):  # a batch still holds a view: the map goes with it
+                self._mm.close()
+            self._mm = None

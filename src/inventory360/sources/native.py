@@ -54,6 +54,13 @@ def available() -> bool:
     return _native is not None and os.environ.get(ENV_SWITCH) != "0"
 
 
+def key_map() -> Any:
+    """A new native ``KeyMap`` (see :mod:`inventory360.engine.index`)."""
+    if _native is None:
+        raise RuntimeError("inventory360_native is not installed (pip install ./native)")
+    return _native.KeyMap()
+
+
 def _buffer(obj: Any) -> pa.Buffer | None:
     return None if obj is None else pa.py_buffer(obj)
 
@@ -99,13 +106,16 @@ class _NativeMixin(RecordDecoder):
         if _native is None:
             raise RuntimeError("inventory360_native is not installed (pip install ./native)")
 
-    def decode(self, buf: bytes) -> Decoded:
-        """Decode ``buf`` (complete lines, each ending in ``\\n``) exactly as the reference."""
-        if not isinstance(buf, bytes):
-            buf = bytes(buf)
+    def decode(self, buf: bytes | memoryview) -> Decoded:
+        """Decode ``buf`` (complete lines, each ending in ``\\n``) exactly as the reference.
+
+        Any C-contiguous buffer is read in place (a memory-mapped file is not copied).
+        """
         fn = getattr(_native, self._function)
         if len(buf) <= MAX_CHUNK:
             return _to_decoded(fn(buf), self.schema)
+        if not isinstance(buf, bytes):
+            buf = bytes(buf)
         parts: list[Decoded] = []
         for base, piece in _chunks(buf):
             part = _to_decoded(fn(piece), self.schema)

@@ -10,7 +10,7 @@ from inventory360.sources.files import JsonLinesFileSource
 def drain(src: JsonLinesFileSource, max_bytes: int = 7) -> list[bytes]:
     out = []
     while (raw := src.read(max_bytes)) is not None:
-        lines = raw.buf.split(b"\n")[:-1]
+        lines = bytes(raw.buf).split(b"\n")[:-1]
         src.lines_decoded(len(lines))
         out += lines
     return out

@@ -1,0 +1,259 @@
+//! `KeyMap`: dense ids for rows of Arrow string columns, resolved a batch at a time.
+//!
+//! Keys are stored once, encoded (per column: a null tag, or a value tag, the length and
+//! the bytes) in one arena; an open-addressing table (linear probing, power-of-two size,
+//! load at most 1/2) maps each key to its id. Every hit compares the whole encoded key,
+//! so two keys can never share an id. Ids are 0, 1, 2, … in insertion order.
+
+/// One Arrow `string`/`large_string` column, borrowed from Python for one call.
+#[derive(Clone, Copy)]
+pub struct Col {
+    pub valid: *const u8,
+    pub offsets: *const u8,
+    pub data: *const u8,
+    pub offset: usize,
+    pub large: bool,
+}
+
+impl Col {
+    /// The value of row `i` (None when null).
+    ///
+    /// # Safety
+    /// The pointers must describe a live Arrow array with more than `i` rows.
+    #[inline]
+    unsafe fn get(&self, i: usize) -> Option<&[u8]> {
+        let j = i + self.offset;
+        unsafe {
+            if !self.valid.is_null() && (*self.valid.add(j >> 3) >> (j & 7)) & 1 == 0 {
+                return None;
+            }
+            let (s, e) = if self.large {
+                let p = self.offsets as *const i64;
+                (p.add(j).read_unaligned() as usize, p.add(j + 1).read_unaligned() as usize)
+            } else {
+                let p = self.offsets as *const i32;
+                (p.add(j).read_unaligned() as usize, p.add(j + 1).read_unaligned() as usize)
+            };
+            if e == s {
+                return Some(&[]);
+            }
+            Some(std::slice::from_raw_parts(self.data.add(s), e - s))
+        }
+    }
+}
+
+/// Raw column pointers may cross into a GIL-free section: Python keeps them alive.
+pub struct Cols(pub Vec<Col>);
+unsafe impl Send for Cols {}
+
+const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+const K2: u64 = 0xC2B2_AE3D_27D4_EB4F;
+
+#[inline]
+fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    h ^ (h >> 33)
+}
+
+#[inline]
+fn hash(bytes: &[u8]) -> u64 {
+    let mut h = K2 ^ (bytes.len() as u64).wrapping_mul(K1);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+        h = (h ^ v).wrapping_mul(K1).rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut tail = [0u8; 8];
+        tail[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K2).rotate_left(31);
+    }
+    fmix(h)
+}
+
+/// The map. A slot holds the hash's high 32 bits and `id + 1` in the low 32 (0: empty), so
+/// most probes are decided without touching the key; `hashes[id]` and `ends[id]` describe
+/// key `id`.
+#[derive(Default)]
+pub struct KeyMap {
+    arena: Vec<u8>,
+    ends: Vec<usize>,
+    hashes: Vec<u64>,
+    slots: Vec<u64>,
+}
+
+#[inline]
+fn slot_of(h: u64, id: usize) -> u64 {
+    (h & 0xFFFF_FFFF_0000_0000) | (id as u64 + 1)
+}
+
+#[inline]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint and never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+impl KeyMap {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn key(&self, id: usize) -> &[u8] {
+        let start = if id == 0 { 0 } else { self.ends[id - 1] };
+        &self.arena[start..self.ends[id]]
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(1024);
+        let mask = cap - 1;
+        let mut slots = vec![0u64; cap];
+        for (id, &h) in self.hashes.iter().enumerate() {
+            let mut at = (h as usize) & mask;
+            while slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            slots[at] = slot_of(h, id);
+        }
+        self.slots = slots;
+    }
+
+    /// The id of `key` (hash `h`), inserting it when `insert`; `(id, created)`, id -1 if absent.
+    #[inline]
+    fn find(&mut self, key: &[u8], h: u64, insert: bool) -> (i64, bool) {
+        if (self.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let tag = h & 0xFFFF_FFFF_0000_0000;
+        let mut at = (h as usize) & mask;
+        loop {
+            let s = self.slots[at];
+            if s == 0 {
+                break;
+            }
+            if s & 0xFFFF_FFFF_0000_0000 == tag {
+                let id = ((s & 0xFFFF_FFFF) - 1) as usize;
+                if self.hashes[id] == h && self.key(id) == key {
+                    return (id as i64, false);
+                }
+            }
+            at = (at + 1) & mask;
+        }
+        if !insert {
+            return (-1, false);
+        }
+        let id = self.len();
+        self.arena.extend_from_slice(key);
+        self.ends.push(self.arena.len());
+        self.hashes.push(h);
+        self.slots[at] = slot_of(h, id);
+        (id as i64, true)
+    }
+
+    /// Resolve rows `rows` (all `n` rows when None) of `cols`.
+    ///
+    /// Returns the id of each selected row (-1 for unknown keys when not inserting) and the
+    /// selection positions whose row created a key, in creation (= id) order.
+    ///
+    /// # Safety
+    /// Every column must be a live Arrow string array with at least `n` rows, and every
+    /// row number in `rows` must be below `n`.
+    pub unsafe fn resolve(
+        &mut self,
+        cols: &Cols,
+        n: usize,
+        rows: Option<&[i64]>,
+        insert: bool,
+    ) -> (Vec<i64>, Vec<i64>) {
+        let m = rows.map_or(n, <[i64]>::len);
+        // Pass 1: encode every selected key into one buffer and hash it (sequential work).
+        let mut buf: Vec<u8> = Vec::with_capacity(m * 24);
+        let mut ends: Vec<usize> = Vec::with_capacity(m);
+        let mut hs: Vec<u64> = Vec::with_capacity(m);
+        for k in 0..m {
+            let i = rows.map_or(k, |r| r[k] as usize);
+            let start = buf.len();
+            for c in &cols.0 {
+                match unsafe { c.get(i) } {
+                    None => buf.push(0),
+                    Some(v) => {
+                        buf.push(1);
+                        buf.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                        buf.extend_from_slice(v);
+                    }
+                }
+            }
+            hs.push(hash(&buf[start..]));
+            ends.push(buf.len());
+        }
+        // Pass 2: probe, prefetching the slot a few keys ahead (the table is far bigger
+        // than the caches, so each probe would otherwise wait for memory).
+        const AHEAD: usize = 12;
+        let mut ids = Vec::with_capacity(m);
+        let mut created = Vec::new();
+        for k in 0..m {
+            if k + AHEAD < m && !self.slots.is_empty() {
+                let mask = self.slots.len() - 1;
+                prefetch(self.slots.as_ptr().wrapping_add(hs[k + AHEAD] as usize & mask));
+            }
+            let start = if k == 0 { 0 } else { ends[k - 1] };
+            let (id, new) = self.find(&buf[start..ends[k]], hs[k], insert);
+            ids.push(id);
+            if new {
+                created.push(k as i64);
+            }
+        }
+        (ids, created)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(offsets: &[i32], data: &[u8]) -> Col {
+        Col {
+            valid: std::ptr::null(),
+            offsets: offsets.as_ptr().cast(),
+            data: data.as_ptr(),
+            offset: 0,
+            large: false,
+        }
+    }
+
+    #[test]
+    fn ids_are_dense_and_exact() {
+        let offs = [0, 1, 2, 3, 4];
+        let data = b"abab";
+        let cols = Cols(vec![col(&offs, data)]);
+        let mut m = KeyMap::default();
+        let (ids, created) = unsafe { m.resolve(&cols, 4, None, true) };
+        assert_eq!(ids, vec![0, 1, 0, 1]);
+        assert_eq!(created, vec![0, 1]);
+        let (ids, created) = unsafe { m.resolve(&cols, 4, Some(&[3, 2]), false) };
+        assert_eq!(ids, vec![1, 0]);
+        assert!(created.is_empty());
+    }
+
+    #[test]
+    fn grows_past_many_keys() {
+        let mut m = KeyMap::default();
+        for i in 0..100_000u32 {
+            let k = i.to_le_bytes();
+            assert_eq!(m.find(&k, hash(&k), true), (i as i64, true));
+        }
+        for i in 0..100_000u32 {
+            let k = i.to_le_bytes();
+            assert_eq!(m.find(&k, hash(&k), false), (i as i64, false));
+        }
+    }
+}
