@@ -121,6 +121,8 @@ def phase1(args: argparse.Namespace, work: Path) -> Service:
     w.join()
     total = len(msgs) + len(probes)
     while svc.pipeline.counters["deltas_in"] + svc.pipeline.counters["orders_in"] - lines0 < total:
+        if not svc.runner.is_alive():
+            raise SystemExit(f"the pipeline stopped: {svc.runner.error}")
         time.sleep(0.05)
     t_end = time.monotonic()
     time.sleep(0.5)

@@ -111,6 +111,10 @@ class Pipeline:
     compact_min_rows: int = 200_000
     extra_sinks: SinkFactory | None = None
     on_commit: list[OnCommit] = field(default_factory=list)
+    #: Commit the Paimon table from a worker thread (see ``sinks/background.py``): the engine
+    #: goes on with the next batch meanwhile, and checkpoints that queue up while Paimon is
+    #: busy are merged into one commit. Off for ``replay`` (one Paimon commit per checkpoint).
+    background_lake: bool = False
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.options)
@@ -139,7 +143,15 @@ class Pipeline:
             if pos is not None:
                 inp.source.seek(pos)
         lay = self.layout
-        self.sinks = [PaimonSnapshotSink(lay.warehouse, lay.database, lay.table, lay.bucket, m.pipeline_id)]
+        def lake() -> SnapshotSink:
+            return PaimonSnapshotSink(lay.warehouse, lay.database, lay.table, lay.bucket, m.pipeline_id)
+
+        if self.background_lake:
+            from inventory360.sinks.background import BackgroundSink
+
+            self.sinks = [BackgroundSink(lake)]
+        else:
+            self.sinks = [lake()]
         if self.extra_sinks is not None:
             self.sinks.extend(self.extra_sinks(m.pipeline_id))
         if m.checkpoint:

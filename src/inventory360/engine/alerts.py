@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from inventory360.errors import ConfigError
@@ -79,32 +80,67 @@ class SafetyStock:
         return h.hexdigest()[:16]
 
 
-@dataclass(frozen=True, slots=True)
-class KeyLevel:
-    """One committed snapshot row judged against its safety stock."""
+@dataclass(slots=True)
+class Levels:
+    """Committed snapshot rows judged against their safety stock, column by column."""
 
-    sku_id: str
-    warehouse_id: str
-    available_qty: int
-    reserved_qty: int
-    updated_at_ms: int | None
-    safety_stock: int
-    low: bool
+    sku_id: list[str]
+    warehouse_id: list[str]
+    available_qty: np.ndarray
+    reserved_qty: np.ndarray
+    updated_at_ms: list[int | None]
+    safety_stock: np.ndarray
+    low: np.ndarray  # bool: compared quantity < safety stock
+
+    def __len__(self) -> int:
+        return len(self.sku_id)
 
 
-def levels(rows: pa.Table, safety: SafetyStock, table: dict[tuple[str, str], int] | None = None) -> Iterator[KeyLevel]:
-    """Each row of ``rows`` (``SNAPSHOT_SCHEMA``) with its threshold and low flag."""
-    table = safety.lookup() if table is None else table
-    skus = rows.column("sku_id").to_pylist()
-    whs = rows.column("warehouse_id").to_pylist()
-    av = rows.column("available_qty").to_pylist()
-    rs = rows.column("reserved_qty").to_pylist()
-    ts = rows.column("updated_at").cast(pa.int64()).to_pylist()
-    atp = safety.compare == "atp"
-    default = safety.default
-    for sku, wh, a, r, t in zip(skus, whs, av, rs, ts, strict=True):
-        a = a or 0
-        r = r or 0
-        threshold = table.get((sku, wh), default) if table else default
-        qty = a - r if atp else a
-        yield KeyLevel(sku, wh, a, r, t, threshold, qty < threshold)
+class Judge:
+    """Judges whole batches of snapshot rows against one :class:`SafetyStock` (vectorised)."""
+
+    def __init__(self, safety: SafetyStock) -> None:
+        self.safety = safety
+        self._per_key = (
+            pl.DataFrame(
+                {
+                    "sku_id": [k[0] for k, _ in safety.per_key],
+                    "warehouse_id": [k[1] for k, _ in safety.per_key],
+                    "safety_stock": [q for _, q in safety.per_key],
+                },
+                schema={"sku_id": pl.String, "warehouse_id": pl.String, "safety_stock": pl.Int64},
+            )
+            if safety.per_key
+            else None
+        )
+
+    def thresholds(self, rows: pa.Table) -> np.ndarray:
+        """The safety stock of each row's key."""
+        n = rows.num_rows
+        if self._per_key is None or n == 0:
+            return np.full(n, self.safety.default, dtype=np.int64)
+        keys = pl.DataFrame({"sku_id": rows["sku_id"], "warehouse_id": rows["warehouse_id"]})
+        got = keys.join(self._per_key, on=["sku_id", "warehouse_id"], how="left", maintain_order="left")
+        return got["safety_stock"].fill_null(self.safety.default).to_numpy().astype(np.int64, copy=False)
+
+    def levels(self, rows: pa.Table) -> Levels:
+        """Each row of ``rows`` (``SNAPSHOT_SCHEMA``) with its threshold and low flag."""
+        av = _ints(rows["available_qty"])
+        rs = _ints(rows["reserved_qty"])
+        thr = self.thresholds(rows)
+        qty = av - rs if self.safety.compare == "atp" else av
+        return Levels(
+            rows["sku_id"].to_pylist(),
+            rows["warehouse_id"].to_pylist(),
+            av,
+            rs,
+            rows["updated_at"].cast(pa.int64()).to_pylist(),
+            thr,
+            qty < thr,
+        )
+
+
+def _ints(col: pa.ChunkedArray) -> np.ndarray:
+    """An int64 column as numpy, nulls as 0."""
+    filled = col.fill_null(0) if col.null_count else col
+    return np.asarray(filled.to_numpy(), dtype=np.int64)

@@ -244,6 +244,7 @@ class Service:
         from inventory360.pipeline import LakeLayout, Pipeline
         from inventory360.serve.app import create_app
         from inventory360.sinks.alerts import AlertSink, AlertStore
+        from inventory360.sinks.background import BackgroundSink
         from inventory360.sinks.projection import SqliteProjection, SqliteProjectionSink
 
         s = self.settings
@@ -255,7 +256,8 @@ class Service:
         def sinks(pipeline_id: str) -> list[Any]:
             out: list[Any] = []
             if target is None:
-                out.append(SqliteProjectionSink(projection_path(lake), safety))
+                # SQLite upserts run beside the engine; checkpoints that queue up are merged.
+                out.append(BackgroundSink(lambda: SqliteProjectionSink(projection_path(lake), safety)))
             else:
                 from inventory360.sinks.cassandra import CassandraProjectionSink
 
@@ -273,6 +275,7 @@ class Service:
             dead_letters=dead_letters,
             batch_bytes=self.batch_bytes,
             extra_sinks=sinks,
+            background_lake=True,
         )
         registry = new_registry()
         metrics = PipelineMetrics(registry)

@@ -21,14 +21,16 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from inventory360.engine.alerts import AlertKind, SafetyStock, levels
+from inventory360.engine.alerts import AlertKind, Judge, SafetyStock
 from inventory360.errors import SinkError
 from inventory360.sinks.base import SnapshotSink
 from inventory360.sinks.sqlite import ThreadConnections
@@ -84,11 +86,20 @@ class Alert:
 
     def to_json(self) -> dict[str, object]:
         """The export / API shape: both quantities, ATP, threshold and ISO times."""
-        d = asdict(self)
-        d["atp_qty"] = self.available_qty - self.reserved_qty
-        d["event_time"] = iso_ms(d.pop("event_time_ms"))
-        d["emitted_at"] = iso_ms(int(self.emitted_at * 1000))
-        return d
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "sku_id": self.sku_id,
+            "warehouse_id": self.warehouse_id,
+            "available_qty": self.available_qty,
+            "reserved_qty": self.reserved_qty,
+            "safety_stock": self.safety_stock,
+            "compare": self.compare,
+            "checkpoint": self.checkpoint,
+            "atp_qty": self.available_qty - self.reserved_qty,
+            "event_time": iso_ms(self.event_time_ms),
+            "emitted_at": iso_ms(int(self.emitted_at * 1000)),
+        }
 
 
 def _alert(r: tuple[object, ...]) -> Alert:
@@ -134,13 +145,14 @@ class AlertSink(SnapshotSink):
     ) -> None:
         self.path = path
         self.safety = safety
-        self._table = safety.lookup()
+        self._judge = Judge(safety)
         self.export = export
         self.listeners = listeners or []
         try:
             self._conn = _connect(path)
             self._conn.execute("PRAGMA synchronous = FULL")  # alerts leave the process: never roll back
             self._low: set[tuple[str, str]] = set(self._conn.execute("SELECT sku_id, warehouse_id FROM low_keys"))
+            self._last_seq = int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM alerts").fetchone()[0])
         except sqlite3.Error as exc:
             raise SinkError(f"cannot open alert store {path}: {exc}") from exc
         self._exported = self._repair_export()
@@ -161,25 +173,35 @@ class AlertSink(SnapshotSink):
             return
         now = time.time()
         cmp = self.safety.compare
+        lv = self._judge.levels(rows)
+        if self._low:
+            # One string per key, "<len(sku)>:<sku>:<wh>": unambiguous whatever the ids hold.
+            sku_len = pc.cast(pc.utf8_length(rows["sku_id"]), pa.string())
+            joined = pc.binary_join_element_wise(sku_len, rows["sku_id"], rows["warehouse_id"], ":")
+            low_now = pa.array([f"{len(sku)}:{sku}:{wh}" for sku, wh in self._low], pa.string())
+            was = pc.is_in(joined, value_set=low_now).to_numpy(zero_copy_only=False).astype(bool)
+            crossed = np.flatnonzero(lv.low != was)
+        else:
+            crossed = np.flatnonzero(lv.low)
+        seq = self._last_seq
         new: list[tuple[object, ...]] = []
         went_low: list[tuple[str, str]] = []
         went_ok: list[tuple[str, str]] = []
-        for lv in levels(rows, self.safety, self._table):
-            key = (lv.sku_id, lv.warehouse_id)
-            was = key in self._low
-            if lv.low == was:
-                continue
-            (went_low if lv.low else went_ok).append(key)
-            kind = "LOW" if lv.low else "RECOVERED"
+        for i in crossed.tolist():
+            key = (lv.sku_id[i], lv.warehouse_id[i])
+            low = bool(lv.low[i])
+            (went_low if low else went_ok).append(key)
+            seq += 1
             new.append(
                 (
-                    kind,
+                    seq,
+                    "LOW" if low else "RECOVERED",
                     *key,
-                    lv.available_qty,
-                    lv.reserved_qty,
-                    lv.safety_stock,
+                    int(lv.available_qty[i]),
+                    int(lv.reserved_qty[i]),
+                    int(lv.safety_stock[i]),
                     cmp,
-                    lv.updated_at_ms,
+                    lv.updated_at_ms[i],
                     checkpoint_id,
                     now,
                 )
@@ -189,8 +211,8 @@ class AlertSink(SnapshotSink):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 conn.executemany(
-                    "INSERT INTO alerts (kind, sku_id, warehouse_id, available_qty, reserved_qty, safety_stock, "
-                    "compare, event_time, checkpoint, emitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO alerts (seq, kind, sku_id, warehouse_id, available_qty, reserved_qty, safety_stock, "
+                    "compare, event_time, checkpoint, emitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     new,
                 )
                 conn.executemany("INSERT OR IGNORE INTO low_keys VALUES (?, ?)", went_low)
@@ -205,8 +227,9 @@ class AlertSink(SnapshotSink):
             raise SinkError(f"alert commit {checkpoint_id} failed: {exc}") from exc
         self._low.update(went_low)
         self._low.difference_update(went_ok)
+        self._last_seq = seq
         if new:
-            emitted = self.since(self._exported)
+            emitted = [_alert(r) for r in new]  # exactly the rows just committed, in seq order
             self._write_export(emitted)
             for listener in self.listeners:
                 listener(emitted)
