@@ -216,6 +216,60 @@ impl KeyMap {
     }
 }
 
+/// One gathered string column: Arrow `string` buffers.
+pub struct Gathered {
+    pub offsets: Vec<i32>,
+    pub data: Vec<u8>,
+    pub valid: Vec<u8>,
+    pub nulls: usize,
+}
+
+impl KeyMap {
+    /// The keys `ids` (each below `len()`) as `ncols` Arrow string columns.
+    pub fn gather(&self, ids: &[i64], ncols: usize) -> Result<Vec<Gathered>, &'static str> {
+        let n = ids.len();
+        let mut out: Vec<Gathered> = (0..ncols)
+            .map(|_| Gathered {
+                offsets: {
+                    let mut v = Vec::with_capacity(n + 1);
+                    v.push(0);
+                    v
+                },
+                data: Vec::new(),
+                valid: vec![0u8; n.div_ceil(8)],
+                nulls: 0,
+            })
+            .collect();
+        for (row, &id) in ids.iter().enumerate() {
+            if id < 0 || id as usize >= self.len() {
+                return Err("key id out of range");
+            }
+            let mut key = self.key(id as usize);
+            for col in out.iter_mut() {
+                let (&tag, rest) = key.split_first().ok_or("corrupt key")?;
+                key = rest;
+                if tag == 1 {
+                    let len = u32::from_le_bytes(key.get(..4).ok_or("corrupt key")?.try_into().unwrap_or([0; 4])) as usize;
+                    let v = key.get(4..4 + len).ok_or("corrupt key")?;
+                    col.data.extend_from_slice(v);
+                    col.valid[row >> 3] |= 1 << (row & 7);
+                    key = &key[4 + len..];
+                } else {
+                    col.nulls += 1;
+                }
+                if col.data.len() > i32::MAX as usize {
+                    return Err("more than 2 GiB of key text");
+                }
+                col.offsets.push(col.data.len() as i32);
+            }
+            if !key.is_empty() {
+                return Err("key has more columns than asked for");
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

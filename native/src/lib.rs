@@ -302,6 +302,34 @@ impl PyKeyMap {
         .map_err(PyValueError::new_err)?;
         Ok((buffer(py, Data::I64(ids))?, buffer(py, Data::I64(created))?))
     }
+
+    /// Keys `ids` (`(address, count)` of int64 ids) as `ncols` columns, each
+    /// `(offsets, data, validity or None, null_count)` of an Arrow `string` array.
+    fn gather<'py>(
+        &self,
+        py: Python<'py>,
+        ids: (usize, usize),
+        ncols: usize,
+    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let map = &self.map;
+        let cols = py
+            .detach(move || {
+                let sel: &[i64] = if ids.1 == 0 {
+                    &[]
+                } else {
+                    // SAFETY: the wrapper passes a live, contiguous int64 array of `count` ids.
+                    unsafe { std::slice::from_raw_parts(ids.0 as *const i64, ids.1) }
+                };
+                map.gather(sel, ncols)
+            })
+            .map_err(PyValueError::new_err)?;
+        cols.into_iter()
+            .map(|c| {
+                let valid = if c.nulls == 0 { None } else { Some(buffer(py, Data::U8(c.valid))?) };
+                (buffer(py, Data::I32(c.offsets))?, buffer(py, Data::U8(c.data))?, valid, c.nulls).into_pyobject(py)
+            })
+            .collect()
+    }
 }
 
 /// `timestamps.parse_iso_ms` (no range check), for tests.

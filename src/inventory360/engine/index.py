@@ -7,8 +7,8 @@ store keys in id order). Two keys never share an id: every lookup compares whole
 The map itself is the native ``KeyMap`` (``native/src/keymap.rs``: an open-addressing
 table over an arena of encoded keys, run with the GIL released) when the extension is
 available, else :class:`_DictMap`, a plain dict that is the reference the native map is
-tested against. Either way, the key strings are also kept here as Polars frames, in id
-order, for snapshot rows and checkpoints.
+tested against. Either way the map holds the key strings too: :meth:`KeyIndex.take`
+gathers them by id for snapshot rows and checkpoints.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class _Map(Protocol):
     def resolve(
         self, columns: list[pa.Array], rows: np.ndarray | None, insert: bool
     ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def take(self, ids: np.ndarray, ncols: int) -> list[pa.Array]: ...
 
 
 class _NativeMap:
@@ -62,12 +64,21 @@ class _NativeMap:
         ids, created = self._map.resolve(specs, len(columns[0]), sel, insert)
         return np.frombuffer(ids, dtype=np.int64), np.frombuffer(created, dtype=np.int64)
 
+    def take(self, ids: np.ndarray, ncols: int) -> list[pa.Array]:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        out = []
+        for offsets, data, valid, nulls in self._map.gather((ids.ctypes.data, ids.size), ncols):
+            mask = None if valid is None else pa.py_buffer(valid)
+            out.append(pa.StringArray.from_buffers(ids.size, pa.py_buffer(offsets), pa.py_buffer(data), mask, nulls))
+        return out
+
 
 class _DictMap:
     """Reference map: a dict from key tuples to ids."""
 
     def __init__(self) -> None:
         self._ids: dict[tuple[str | None, ...], int] = {}
+        self._keys: list[tuple[str | None, ...]] = []
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -85,9 +96,14 @@ class _DictMap:
                     out.append(-1)
                     continue
                 got = self._ids[key] = len(self._ids)
+                self._keys.append(key)
                 created.append(k)
             out.append(got)
         return np.array(out, dtype=np.int64), np.array(created, dtype=np.int64)
+
+    def take(self, ids: np.ndarray, ncols: int) -> list[pa.Array]:
+        rows = [self._keys[i] for i in ids.tolist()]
+        return [pa.array([r[c] for r in rows], pa.string()) for c in range(ncols)]
 
 
 def _string_array(col: Column) -> pa.Array:
@@ -105,21 +121,24 @@ class KeyIndex:
         if use_native is None:
             use_native = native.available()
         self._map: _Map = _NativeMap() if use_native else _DictMap()
-        self._chunks: list[pl.DataFrame] = []
-        self._keys = pl.DataFrame(schema={c: pl.String for c in self.columns})
 
     def __len__(self) -> int:
         return len(self._map)
 
+    def take(self, ids: np.ndarray) -> pa.Table:
+        """The keys ``ids`` (in that order) as a table of string columns."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= len(self)):
+            raise IndexError("key id out of range")
+        cols = self._map.take(ids, len(self.columns))
+        return pa.table(dict(zip(self.columns, cols, strict=True)))
+
     @property
     def keys(self) -> pl.DataFrame:
-        """All keys in id order (possibly in several memory chunks)."""
-        if self._chunks:
-            self._keys = pl.concat([self._keys, *self._chunks], rechunk=False)
-            self._chunks = []
-            if self._keys.n_chunks() > 32:
-                self._keys = self._keys.rechunk()
-        return self._keys
+        """All keys in id order."""
+        frame = pl.from_arrow(self.take(np.arange(len(self), dtype=np.int64)))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
 
     def resolve_new(
         self, columns: Sequence[Column], rows: np.ndarray | None = None, insert: bool = True
@@ -134,16 +153,6 @@ class KeyIndex:
         if len(arrays) != len(self.columns):
             raise ValueError(f"expected {len(self.columns)} key columns, got {len(arrays)}")
         ids, created = self._map.resolve(arrays, rows, insert)
-        if created.size:
-            at = created if rows is None else np.asarray(rows, dtype=np.int64)[created]
-            take = pa.array(at, pa.int64())
-            frame = pl.from_arrow(
-                pa.table({name: arr.take(take) for name, arr in zip(self.columns, arrays, strict=True)})
-            )
-            assert isinstance(frame, pl.DataFrame)
-            self._chunks.append(frame.cast({c: pl.String for c in self.columns}))
-            if len(self._chunks) > 64:
-                _ = self.keys
         return ids, created
 
     def resolve(self, columns: Sequence[Column], rows: np.ndarray | None = None, insert: bool = True) -> np.ndarray:

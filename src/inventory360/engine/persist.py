@@ -28,22 +28,21 @@ LINE_STATE = (
 
 
 def _keys(engine: Engine, ids: np.ndarray) -> pa.Table:
-    names = engine.keys.index.keys[ids] if ids.size else engine.keys.index.keys.clear()
+    names = engine.keys.index.take(ids)
     cols = {c: pa.array(engine.keys.cols[c][ids]) for c in KEY_STATE}
     return pa.table(
         {
-            "sku_id": names["sku_id"].to_arrow(),
-            "warehouse_id": names["warehouse_id"].to_arrow(),
+            "sku_id": names["sku_id"],
+            "warehouse_id": names["warehouse_id"],
             **cols,
         }
     )
 
 
 def _lines(engine: Engine, ids: np.ndarray) -> pa.Table:
-    ix = engine.lines.index.keys
-    names = ix[ids] if ids.size else ix.clear()
+    names = engine.lines.index.take(ids)
     cols = {c: pa.array(engine.lines.cols[c][ids]) for c in LINE_STATE}
-    return pa.table({"order_id": names["order_id"].to_arrow(), "line_no": names["line_no"].to_arrow(), **cols})
+    return pa.table({"order_id": names["order_id"], "line_no": names["line_no"], **cols})
 
 
 def changes(engine: Engine, result: BatchResult, rows: pa.Table | None = None) -> dict[str, pa.Table]:
@@ -65,7 +64,7 @@ def changes(engine: Engine, result: BatchResult, rows: pa.Table | None = None) -
 
 def full(engine: Engine) -> dict[str, pa.Table]:
     """The whole state, as base tables."""
-    seen = engine.seen.keys["event_id"].to_arrow().cast(pa.string())
+    seen = engine.seen.take(np.arange(len(engine.seen), dtype=np.int64))["event_id"]
     return {
         "keys": _keys(engine, np.arange(len(engine.keys), dtype=np.int64)),
         "lines": _lines(engine, np.arange(len(engine.lines), dtype=np.int64)),

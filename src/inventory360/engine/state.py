@@ -69,12 +69,12 @@ class KeyTable:
 
     def rows(self, ids: np.ndarray) -> pa.Table:
         """Snapshot rows (lake schema) of ``ids``."""
-        keys = self.index.keys[ids] if ids.size else self.index.keys.clear()
+        keys = self.index.take(ids)
         c = self.cols.data
         return pa.table(
             {
-                "sku_id": keys["sku_id"].to_arrow(),
-                "warehouse_id": keys["warehouse_id"].to_arrow(),
+                "sku_id": keys["sku_id"],
+                "warehouse_id": keys["warehouse_id"],
                 "available_qty": pa.array(c["available_qty"][ids]),
                 "reserved_qty": pa.array(c["reserved_qty"][ids]),
                 "updated_at": pa.array(c["updated_at"][ids]).cast(pa.timestamp("ms")),
