@@ -3,16 +3,20 @@
 Routes: ``/v1/inventory…``, ``/v1/status``, ``/v1/alerts``, ``/v1/stream`` (bearer token
 required), ``/healthz``, ``/readyz``, ``/metrics`` (no token), ``/dashboard/`` (static page;
 it asks for the token and sends it as a bearer header), OpenAPI at ``/docs``. Every error
-is a JSON body ``{"error": {"status", "message", "details"?}}``; invalid parameters are 4xx.
+is a JSON body ``{"error": {"status", "message", "details"?}}``; invalid parameters are 4xx;
+a store that is unavailable for now (:class:`TransientSinkError`, e.g. Cassandra down) is
+503 with ``Retry-After``, while ``/metrics`` keeps answering with the last values it read.
 Handlers read only through :class:`ProjectionStore` and :class:`AlertStore`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inventory360.errors import ConfigError
+from inventory360.errors import ConfigError, TransientSinkError
 from inventory360.ops.metrics import ApiMetrics, new_registry
 from inventory360.serve.deps import require_token
 from inventory360.serve.routes import alerts, health, inventory, stream
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
     from inventory360.config import Settings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _CSP = (
     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -61,6 +67,25 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     ]
     where = ", ".join(".".join(d["loc"]) for d in details)
     return _problem(422, f"invalid parameter: {where}" if where else "invalid request", details)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.info("%s: %s", request.url.path, exc)
+    response = _problem(503, f"the projection store is unavailable, retry later ({exc})")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+def _last_known(read: Callable[[], T], initial: T) -> Callable[[], T]:
+    """``read()``, or the last value it returned while the store is unavailable (so ``/metrics`` never fails)."""
+    last = [initial]
+
+    def get() -> T:
+        with contextlib.suppress(TransientSinkError):
+            last[0] = read()
+        return last[0]
+
+    return get
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -120,7 +145,11 @@ def create_app(
     if not secret:
         raise ConfigError("the API needs a token: set INV360_API__TOKEN (or api.token in the config file)")
     registry = registry if registry is not None else new_registry()
-    metrics = ApiMetrics(registry, store.last_commit_time, lambda: store.status().below_safety_stock)
+    metrics = ApiMetrics(
+        registry,
+        _last_known(store.last_commit_time, None),
+        _last_known(lambda: store.status().below_safety_stock, 0),
+    )
     app = FastAPI(
         title="inventory360",
         version="1",
@@ -128,6 +157,7 @@ def create_app(
         exception_handlers={
             StarletteHTTPException: _http_error,
             RequestValidationError: _invalid,
+            TransientSinkError: _unavailable,
             Exception: _unexpected,
         },
     )

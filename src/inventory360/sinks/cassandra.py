@@ -32,13 +32,17 @@ Read contract (:class:`CassandraProjection`): ``get`` and ``list_sku`` are singl
 queries (fail fast, no retry). ``page``, ``status`` and ``changes_since`` need a global
 order Cassandra does not keep, so they read a full-table scan cached until the checkpoint
 moves and at least ``scan_ttl`` seconds passed: fine for up to a few hundred thousand
-keys, not for millions (the point lookups are the serving path).
+keys, not for millions (the point lookups are the serving path). A read that fails because
+Cassandra is unreachable or overloaded (no host, connection lost, timeouts, unavailable
+replicas) or because no writer has created the table yet raises :class:`TransientSinkError`
+(the API answers 503); a query Cassandra rejects propagates unchanged.
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import itertools
 import logging
 import threading
@@ -46,7 +50,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import pyarrow as pa
 
@@ -58,6 +62,7 @@ from inventory360.sinks.projection import Page, ProjectionStatus, ProjectionStor
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _EPOCH = dt.datetime(1970, 1, 1)
 _MS = dt.timedelta(milliseconds=1)
 
@@ -322,6 +327,28 @@ class CassandraProjectionSink(SnapshotSink):
             self._cluster = self._session = None
 
 
+def _unavailable_is_transient(read: Callable[P, T]) -> Callable[P, T]:
+    """Raise :class:`TransientSinkError` for the failures of ``read`` that waiting can cure (module docstring)."""
+
+    @functools.wraps(read)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        from cassandra import AuthenticationFailed, DriverException, InvalidRequest, RequestValidationException
+        from cassandra.cluster import NoHostAvailable
+        from cassandra.connection import ConnectionException
+
+        try:
+            return read(*args, **kwargs)
+        except (NoHostAvailable, ConnectionException, DriverException) as exc:
+            text = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+            if isinstance(exc, InvalidRequest) and ("does not exist" in text or "unconfigured table" in text):
+                raise TransientSinkError(f"Cassandra projection not created yet: {text}") from exc
+            if isinstance(exc, RequestValidationException | AuthenticationFailed):
+                raise
+            raise TransientSinkError(f"Cassandra projection unavailable: {type(exc).__name__}: {text}") from exc
+
+    return wrapper
+
+
 _COLS = "sku_id, warehouse_id, available_qty, reserved_qty, updated_at, commit_id"
 _Q_GET = f"SELECT {_COLS} FROM {{k}}.{{t}} WHERE sku_id = ? AND warehouse_id = ?"
 _Q_SKU = f"SELECT {_COLS} FROM {{k}}.{{t}} WHERE sku_id = ?"
@@ -344,7 +371,8 @@ class CassandraProjection(ProjectionStore):
 
     ``safety`` decides each row's ``safety_stock`` and ``below_safety_stock`` (they are not
     stored in Cassandra). The session is opened lazily, so the API can start while
-    Cassandra is still coming up; failed reads raise the driver's error.
+    Cassandra is still coming up; a read that fails while Cassandra is unreachable raises
+    :class:`TransientSinkError` (see the module docstring), other failures the driver's error.
     """
 
     def __init__(self, target: CassandraTarget, safety: SafetyStock | None = None, scan_ttl: float = 1.0) -> None:
@@ -388,11 +416,13 @@ class CassandraProjection(ProjectionStore):
         qty = a - res if self.safety.compare == "atp" else a
         return StockRow(r.sku_id, r.warehouse_id, a, res, _ms(r.updated_at), threshold, qty < threshold)
 
+    @_unavailable_is_transient
     def get(self, sku_id: str, warehouse_id: str) -> StockRow | None:
         """See :meth:`ProjectionStore.get`."""
         r = self._s().execute(self._q(_Q_GET), (sku_id, warehouse_id)).one()
         return None if r is None else self._row(r)
 
+    @_unavailable_is_transient
     def list_sku(self, sku_id: str) -> list[StockRow]:
         """See :meth:`ProjectionStore.list_sku` (clustering order is by warehouse)."""
         return [self._row(r) for r in self._s().execute(self._q(_Q_SKU), (sku_id,))]
@@ -410,10 +440,12 @@ class CassandraProjection(ProjectionStore):
                     newest = ms / 1000
         return best[1], newest
 
+    @_unavailable_is_transient
     def last_commit_time(self) -> float | None:
         """See :meth:`ProjectionStore.last_commit_time`."""
         return self._meta()[1]
 
+    @_unavailable_is_transient
     def last_checkpoint(self) -> int:
         """Checkpoint id of the writer that committed last (0 when none)."""
         return self._meta()[0]
@@ -453,6 +485,7 @@ class CassandraProjection(ProjectionStore):
         self._scan = scan
         return scan
 
+    @_unavailable_is_transient
     def page(
         self,
         *,
@@ -483,6 +516,7 @@ class CassandraProjection(ProjectionStore):
         nxt = (out[-1].sku_id, out[-1].warehouse_id) if more and out else None
         return Page(out, nxt)
 
+    @_unavailable_is_transient
     def status(self) -> ProjectionStatus:
         """See :meth:`ProjectionStore.status`."""
         st = self._scanned().status
@@ -496,6 +530,7 @@ class CassandraProjection(ProjectionStore):
             st.warehouses,
         )
 
+    @_unavailable_is_transient
     def changes_since(self, checkpoint: int, limit: int) -> tuple[list[StockRow], int]:
         """See :meth:`ProjectionStore.changes_since`; the id returned is the one the cached scan is known to include."""
         scan = self._scanned()

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from inventory360.errors import SinkError
 from inventory360.sinks.base import SnapshotSink
+from inventory360.sources.kafka import CLIENT_LOG, ClientHealth
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,12 @@ def order_key(value: bytes) -> bytes | None:
 
 
 def producer(bootstrap: str, **extra: Any) -> Any:
-    """An idempotent confluent-kafka producer tuned for throughput."""
+    """An idempotent confluent-kafka producer tuned for throughput (client log lines go to ``CLIENT_LOG``)."""
     from confluent_kafka import Producer
 
     conf = {
         "bootstrap.servers": bootstrap,
+        "logger": CLIENT_LOG,
         "enable.idempotence": True,
         "linger.ms": 20,
         "batch.size": 1 << 20,
@@ -140,7 +142,9 @@ class KafkaPublisher:
     :meth:`send` retries what was not acknowledged with exponential backoff (logging each
     retry) until it succeeds, until ``deadline_s`` passes (then :class:`SinkError`), or
     until ``cancel`` is set. A retry after a partial failure may repeat messages; the
-    dedupe keys make that harmless for consumers.
+    dedupe keys make that harmless for consumers. The client's own errors (broker
+    unreachable) are summarised in the log by :class:`ClientHealth`; after a *fatal* one
+    (the idempotent producer cannot continue) the producer is replaced before the retry.
     """
 
     def __init__(
@@ -154,10 +158,14 @@ class KafkaPublisher:
         self.cancel = cancel or threading.Event()
         self.backoff = backoff
         self.retries = 0
-        self._producer = producer(
-            bootstrap, **{"linger.ms": 5, "message.timeout.ms": 15_000, "compression.type": "none"}
-        )
+        self.health = ClientHealth(f"Kafka publisher (topic {topic} at {bootstrap})")
+        self._bootstrap = bootstrap
+        self._producer = self._new_producer()
         self._lock = threading.Lock()
+
+    def _new_producer(self) -> Any:
+        conf = {"linger.ms": 5, "message.timeout.ms": 15_000, "compression.type": "none"}
+        return producer(self._bootstrap, **conf, error_cb=self.health.on_error)
 
     def send(self, messages: Sequence[Message], deadline_s: float | None = None) -> None:
         """Deliver every message (in order, per key) or raise; see the class docstring."""
@@ -172,10 +180,18 @@ class KafkaPublisher:
                 flush_s = 30.0 if deadline is None else max(0.5, deadline - time.monotonic())
                 pending, errors, left = self._attempt(messages, pending, flush_s)
                 if not pending:
+                    self.health.ok(True)
                     return
                 attempt += 1
                 self.retries += 1
                 why = errors[0] if errors else f"{left} messages not acknowledged"
+                if self.health.failing_since is not None:
+                    why = f"{why} (client: {self.health.last})"
+                if self.health.fatal is not None:
+                    why = f"{why} (fatal: {self.health.fatal}; replacing the producer)"
+                    self.health.fatal = None
+                    self._producer.purge()
+                    self._producer = self._new_producer()
                 if self.cancel.is_set() or (deadline is not None and time.monotonic() + delay > deadline):
                     raise SinkError(f"producing to {self.topic} failed after {attempt} attempts: {why}")
                 log.warning(

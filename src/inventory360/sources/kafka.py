@@ -4,11 +4,21 @@ Offsets are never committed to Kafka: the position (next offset per partition) l
 the engine's checkpoint, next to the state it produced, which is what makes the pipeline
 exactly-once. Partitions are assigned explicitly (no consumer-group rebalancing); a
 partition without a stored offset starts at the beginning of the topic.
+
+Broker outages: the client reconnects by itself and reading continues from the offsets it
+holds, so an unreachable broker only pauses the source. What the client reports (its error
+callback) is summarised by :class:`ClientHealth` in a few clear log lines (one when the
+trouble starts, one every 30 s while it lasts, one when messages flow again) instead of a
+line per failed connection attempt; only a *fatal* client error stops the source with
+:class:`SourceError`. librdkafka's own log lines go to the ``inventory360.kafka.client``
+logger (:data:`CLIENT_LOG`), with the lines an outage repeats rate-limited.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -17,6 +27,87 @@ from inventory360.errors import SourceError
 from inventory360.sources.base import RawBatch, Source
 
 log = logging.getLogger(__name__)
+
+
+class _RateLimitOutageLines(logging.Filter):
+    """Passes at most one librdkafka line per client and ``facilities`` entry every ``every_s``.
+
+    confluent-kafka logs ``"%s [%s] %s"`` with (facility, client name, message). While a
+    broker is down or restarting, each client logs a ``FAIL`` (connection refused) or
+    ``METADATAUPDATE`` (leader not known yet) line every few tens of milliseconds.
+    """
+
+    def __init__(
+        self, facilities: frozenset[str] = frozenset({"FAIL", "METADATAUPDATE"}), every_s: float = 30.0
+    ) -> None:
+        super().__init__()
+        self.facilities = facilities
+        self.every_s = every_s
+        self._last: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a repeated outage line logged less than ``every_s`` after the previous one."""
+        args = record.args
+        if not (isinstance(args, tuple) and len(args) == 3 and args[0] in self.facilities):
+            return True
+        key = (str(args[0]), str(args[1]))
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.every_s:
+                return False
+            self._last[key] = now
+        return True
+
+
+#: Where librdkafka's log lines go (pass as the ``logger`` client setting); see the module docstring.
+CLIENT_LOG = logging.getLogger("inventory360.kafka.client")
+CLIENT_LOG.addFilter(_RateLimitOutageLines())
+
+
+class ClientHealth:
+    """Summarises a Kafka client's error callbacks (``error_cb``) as a few log lines.
+
+    Non-fatal errors (broker down, connection refused, timeouts) are retried by the client
+    itself: the first one is logged as a warning, then at most one every ``every_s`` while
+    they continue; :meth:`ok` (messages arrived, or no error for ``every_s``) logs the
+    recovery. A fatal error is kept in :attr:`fatal` for the owner to raise.
+    """
+
+    def __init__(self, what: str, every_s: float = 30.0) -> None:
+        self.what = what
+        self.every_s = every_s
+        self.fatal: str | None = None
+        self.last = ""  # the newest non-fatal error
+        self.failing_since: float | None = None
+        self._last_error = 0.0
+        self._last_log = 0.0
+
+    def on_error(self, err: Any) -> None:
+        """The client's ``error_cb`` (served by poll/consume/flush in the calling thread)."""
+        now = time.monotonic()
+        if err.fatal():
+            self.fatal = str(err.str())
+            log.error("%s: fatal Kafka client error: %s", self.what, self.fatal)
+            return
+        self._last_error = now
+        self.last = str(err.str())
+        if self.failing_since is None:
+            self.failing_since = self._last_log = now
+            log.warning("%s: %s; the Kafka client keeps reconnecting, nothing is skipped or lost", self.what, err.str())
+        elif now - self._last_log >= self.every_s:
+            self._last_log = now
+            log.warning("%s: still failing after %.0fs: %s", self.what, now - self.failing_since, err.str())
+
+    def ok(self, messages: bool) -> None:
+        """Record a successful call; logs the recovery after a failure."""
+        if self.failing_since is None:
+            return
+        now = time.monotonic()
+        if messages or now - self._last_error >= self.every_s:
+            log.warning("%s: Kafka reachable again after %.1fs", self.what, now - self.failing_since)
+            self.failing_since = None
 
 
 class KafkaSource(Source):
@@ -34,6 +125,7 @@ class KafkaSource(Source):
         self.name = name
         self.topic = topic
         self.poll_timeout = poll_timeout
+        self.health = ClientHealth(f"Kafka source {name} (topic {topic} at {bootstrap})")
         conf = {
             "bootstrap.servers": bootstrap,
             "group.id": f"inv360-{topic}",  # required by the client; never committed
@@ -43,6 +135,8 @@ class KafkaSource(Source):
             "fetch.max.bytes": 64 << 20,
             "max.partition.fetch.bytes": 16 << 20,
             "queued.min.messages": 200_000,
+            "error_cb": self.health.on_error,
+            "logger": CLIENT_LOG,
             **(config or {}),
         }
         try:
@@ -84,12 +178,15 @@ class KafkaSource(Source):
         """Messages consumed until about ``max_bytes`` or a poll comes back empty."""
         if not self._assigned:
             self._assign()
+        if self.health.fatal is not None:
+            raise SourceError(f"Kafka source {self.name} (topic {self.topic}): {self.health.fatal}")
         chunks: list[list[Any]] = []
         size = 0
         start = self.position()
         while size < max_bytes:
             want = int(min(20_000, max(1, (max_bytes - size) // self._avg_size)))
             msgs = self._consumer.consume(num_messages=want, timeout=self.poll_timeout if not chunks else 0.01)
+            self.health.ok(bool(msgs))
             if not msgs:
                 break
             values: list[Any] = [m.value() for m in msgs]
@@ -123,6 +220,9 @@ class KafkaSource(Source):
             err = m.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.retriable() and not err.fatal():  # an event, not a message: the client retries
+                    self.health.on_error(err)
                     continue
                 raise SourceError(f"Kafka error on {self.topic}: {err}")
             keep_m.append(m)

@@ -7,6 +7,7 @@ import time
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from inventory360.errors import TransientSinkError
 from inventory360.serve.deps import Store
 
 router = APIRouter(tags=["health"])
@@ -20,9 +21,18 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request, store: Store) -> JSONResponse:
-    """200 when a checkpoint is loaded and the last commit is within ``api.ready_max_staleness_s``; else 503."""
+    """200 when a checkpoint is loaded and the last commit is within ``api.ready_max_staleness_s``; else 503.
+
+    Also 503 (with a ``reason``) while the projection store cannot be read.
+    """
     max_age: float = request.app.state.ready_max_staleness_s
-    last = store.last_commit_time()
+    try:
+        last = store.last_commit_time()
+    except TransientSinkError as exc:
+        return JSONResponse(
+            {"status": "not ready", "freshness_s": None, "max_staleness_s": max_age, "reason": str(exc)},
+            status_code=503,
+        )
     age = None if last is None else max(0.0, time.time() - last)
     ok = age is not None and age <= max_age
     return JSONResponse(

@@ -91,7 +91,8 @@ async def stream(
     alerts: Alerts,
     max_events: Annotated[int | None, Query(ge=1, le=1_000_000, description="Close after this many events.")] = None,
 ) -> StreamingResponse:
-    """Snapshot changes, alerts and status as ``text/event-stream``."""
+    """Snapshot changes, alerts and status as ``text/event-stream`` (503 while the projection cannot be read)."""
+    await run_in_threadpool(store.last_commit_time)  # fails here, before the 200 is sent, when the store is down
     return StreamingResponse(
         events(store, alerts, request.app.state.stopping, max_events=max_events),
         media_type="text/event-stream",
