@@ -199,8 +199,13 @@ class Pipeline:
         orders: list[pa.Table] = []
         letters: list[DeadLetter] = []
         lines = nbytes = 0
-        for inp in self.inputs:
-            raw = inp.source.read(self.batch_bytes)
+        raws = [(inp, inp.source.read(self.batch_bytes, wait=False)) for inp in self.inputs]
+        if all(raw is None for _, raw in raws):  # all idle: now let a source wait for news
+            for i, inp in enumerate(self.inputs):
+                raws[i] = (inp, inp.source.read(self.batch_bytes, wait=True))
+                if raws[i][1] is not None:
+                    break
+        for inp, raw in raws:
             if raw is None:
                 continue
             nbytes += len(raw.buf)

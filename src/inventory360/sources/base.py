@@ -97,8 +97,13 @@ class Source(ABC):
     name: str
 
     @abstractmethod
-    def read(self, max_bytes: int) -> RawBatch | None:
-        """Up to about ``max_bytes`` of complete lines, or None when nothing is pending."""
+    def read(self, max_bytes: int, wait: bool = True) -> RawBatch | None:
+        """Up to about ``max_bytes`` of complete lines, or None when nothing is pending.
+
+        A source that can wait for new messages (Kafka) waits up to its poll timeout only
+        when ``wait``; the pipeline first asks every source without waiting, so one idle
+        source never holds up a busy one.
+        """
 
     @abstractmethod
     def position(self) -> Any:

@@ -84,7 +84,7 @@ class BinlogSource(Source):
         """Continue after a stored GTID."""
         self.gtid = position.get("gtid")
 
-    def read(self, max_bytes: int) -> RawBatch | None:
+    def read(self, max_bytes: int, wait: bool = True) -> RawBatch | None:
         """Whole transactions up to about ``max_bytes`` of envelopes, or None when caught up."""
         from pymysqlreplication import BinLogStreamReader
         from pymysqlreplication.event import MariadbGtidEvent, XidEvent

@@ -83,7 +83,7 @@ class JsonLinesFileSource(Source):
             self._mm = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if size else None
         return self._mm
 
-    def read(self, max_bytes: int) -> RawBatch | None:
+    def read(self, max_bytes: int, wait: bool = True) -> RawBatch | None:
         """Complete lines from the current offset (a last line without a newline counts).
 
         The batch is a memoryview of the memory map: nothing is copied.

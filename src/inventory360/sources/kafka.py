@@ -135,6 +135,11 @@ class KafkaSource(Source):
             "fetch.max.bytes": 64 << 20,
             "max.partition.fetch.bytes": 16 << 20,
             "queued.min.messages": 200_000,
+            # Prefetch up to 128 MiB, and refill the local queue as soon as a batch drains it:
+            # with librdkafka's default back-off (1 s once the queue is full) the engine sat
+            # idle waiting for the next fetch after every 64 MiB batch.
+            "queued.max.messages.kbytes": 131_072,
+            "fetch.queue.backoff.ms": 5,
             "error_cb": self.health.on_error,
             "logger": CLIENT_LOG,
             **(config or {}),
@@ -174,7 +179,7 @@ class KafkaSource(Source):
         )
         self._assigned = True
 
-    def read(self, max_bytes: int) -> RawBatch | None:
+    def read(self, max_bytes: int, wait: bool = True) -> RawBatch | None:
         """Messages consumed until about ``max_bytes`` or a poll comes back empty."""
         if not self._assigned:
             self._assign()
@@ -185,7 +190,8 @@ class KafkaSource(Source):
         start = self.position()
         while size < max_bytes:
             want = int(min(20_000, max(1, (max_bytes - size) // self._avg_size)))
-            msgs = self._consumer.consume(num_messages=want, timeout=self.poll_timeout if not chunks else 0.01)
+            timeout = (self.poll_timeout if wait else 0.0) if not chunks else 0.01
+            msgs = self._consumer.consume(num_messages=want, timeout=timeout)
             self.health.ok(bool(msgs))
             if not msgs:
                 break
