@@ -332,7 +332,12 @@ def test_cassandra_outage_blocks_and_recovers_without_loss(setup: Setup) -> None
     auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
         engine.wait_events(first_part, timeout=60)
-        item = httpx.get(engine.url + "/v1/inventory?limit=1", headers=auth, timeout=10).json()["items"][0]
+        # Listings read a scan of the projection cached for up to 1 s: wait for one after the commit.
+        deadline = time.monotonic() + 10
+        while not (items := httpx.get(engine.url + "/v1/inventory?limit=1", headers=auth, timeout=10).json()["items"]):
+            assert time.monotonic() < deadline, "the committed rows never showed in the listing"
+            time.sleep(0.2)
+        item = items[0]
         point = f"{engine.url}/v1/inventory/{item['sku_id']}/{item['warehouse_id']}"
         assert httpx.get(point, headers=auth, timeout=10).status_code == 200
         svc("down", "cassandra")

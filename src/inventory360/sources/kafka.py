@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,10 @@ class ClientHealth:
 class KafkaSource(Source):
     """Batch-consumes one topic; a batch is the message values joined by newlines.
 
+    A background thread consumes about one batch ahead of :meth:`read`, so the client's
+    per-message work overlaps the engine's; offsets advance only with what :meth:`read`
+    returns, so prefetched messages are never counted as done.
+
     A value containing a raw newline (pretty-printed JSON) has its newlines turned into
     spaces, which JSON treats as whitespace. A null value (tombstone) becomes ``null``.
     """
@@ -156,6 +161,15 @@ class KafkaSource(Source):
         self._next: dict[int, int] = {}
         self._assigned = False
         self._avg_size = 256  # bytes per message, learned; sizes consume() calls to the batch
+        # Prefetching: a thread consumes up to about one batch ahead of read().
+        self._cv = threading.Condition()
+        self._ready: deque[tuple[list[Any], list[Any], int]] = deque()
+        self._ready_bytes = 0
+        self._prefetch_bytes = 64 << 20
+        self._fetch_error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._marks: dict[int, tuple[int, int]] = {}
 
     @property
     def key(self) -> str:
@@ -168,6 +182,7 @@ class KafkaSource(Source):
 
     def seek(self, position: Any) -> None:
         """Continue after the stored offsets."""
+        self._stop_prefetch()
         self._next = {int(p): int(o) for p, o in position.get("offsets", {}).items()}
         self._assigned = False
 
@@ -180,30 +195,28 @@ class KafkaSource(Source):
         self._assigned = True
 
     def read(self, max_bytes: int, wait: bool = True) -> RawBatch | None:
-        """Messages consumed until about ``max_bytes`` or a poll comes back empty."""
+        """Messages prefetched until about ``max_bytes`` (waiting up to the poll timeout when ``wait``)."""
         if not self._assigned:
             self._assign()
+        if self._thread is None:
+            self._start_prefetch()
         if self.health.fatal is not None:
             raise SourceError(f"Kafka source {self.name} (topic {self.topic}): {self.health.fatal}")
+        self._prefetch_bytes = max(max_bytes, 1 << 20)
         chunks: list[list[Any]] = []
         size = 0
         start = self.position()
-        while size < max_bytes:
-            want = int(min(20_000, max(1, (max_bytes - size) // self._avg_size)))
-            timeout = (self.poll_timeout if wait else 0.0) if not chunks else 0.01
-            msgs = self._consumer.consume(num_messages=want, timeout=timeout)
-            self.health.ok(bool(msgs))
-            if not msgs:
-                break
-            values: list[Any] = [m.value() for m in msgs]
-            if None in values:  # tombstones, or error events (which carry no value)
-                msgs, values = self._without_errors(msgs, values)
-            chunks.append(msgs)
-            chunks.append(values)
-            got = sum(map(len, values))
-            size += got
-            if values:
-                self._avg_size = max(16, got // len(values))
+        with self._cv:
+            if not self._ready and wait:
+                self._cv.wait_for(lambda: bool(self._ready) or self._fetch_error is not None, self.poll_timeout)
+            if self._fetch_error is not None:
+                raise SourceError(f"Kafka source {self.name} (topic {self.topic}): {self._fetch_error}")
+            while self._ready and size < max_bytes:
+                msgs, values, got = self._ready.popleft()
+                self._ready_bytes -= got
+                chunks += [msgs, values]
+                size += got
+            self._cv.notify_all()
         if not chunks:
             return None
         msgs = [m for part in chunks[0::2] for m in part]
@@ -217,6 +230,58 @@ class KafkaSource(Source):
             buf = b"\n".join(v.replace(b"\n", b" ") for v in values) + b"\n"
         start["lines"] = (parts, offs)
         return RawBatch(self.name, buf, len(values), start, self.position())
+
+    def _start_prefetch(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fetch_loop, name=f"inv360-kafka-{self.name}", daemon=True)
+        self._thread.start()
+
+    def _stop_prefetch(self) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            with self._cv:
+                self._cv.notify_all()
+            self._thread.join()
+            self._thread = None
+        self._ready.clear()
+        self._ready_bytes = 0
+        self._fetch_error = None
+
+    def _fetch_loop(self) -> None:
+        """Consume ahead of :meth:`read` (while the engine works on the previous batch).
+
+        While it runs, this thread is the only one that calls the consumer (a concurrent
+        ``get_watermark_offsets`` was seen to block behind ``consume``): :meth:`backlog`
+        reads the watermarks it caches.
+        """
+        marked = 0.0
+        try:
+            while not self._stop.is_set():
+                with self._cv:
+                    self._cv.wait_for(lambda: self._ready_bytes < self._prefetch_bytes or self._stop.is_set())
+                if self._stop.is_set():
+                    return
+                want = int(min(20_000, max(1, self._prefetch_bytes // self._avg_size)))
+                msgs = self._consumer.consume(num_messages=want, timeout=0.1)
+                self.health.ok(bool(msgs))
+                if time.monotonic() - marked >= 0.5:  # the consumer is only used from this thread
+                    self._marks, marked = self._watermarks(), time.monotonic()
+                if not msgs:
+                    continue
+                values: list[Any] = [m.value() for m in msgs]
+                if None in values:  # tombstones, or error events (which carry no value)
+                    msgs, values = self._without_errors(msgs, values)
+                got = sum(map(len, values))
+                if values:
+                    self._avg_size = max(16, got // len(values))
+                with self._cv:
+                    self._ready.append((msgs, values, got))
+                    self._ready_bytes += got
+                    self._cv.notify_all()
+        except BaseException as exc:
+            with self._cv:
+                self._fetch_error = exc
+                self._cv.notify_all()
 
     def _without_errors(self, msgs: list[Any], values: list[Any]) -> tuple[list[Any], list[bytes]]:
         from confluent_kafka import KafkaError
@@ -246,20 +311,28 @@ class KafkaSource(Source):
         Uses the watermarks cached by fetches: an uncached query waits behind the
         consumer's long poll (≈ 0.4 s per partition), and this is asked after every commit.
         """
-        from confluent_kafka import TopicPartition
-
+        marks = self._marks if self._thread is not None else self._watermarks()
         total = 0
-        for p in self._partitions:
-            try:
-                low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)
-            except Exception:
-                return 0
+        for p, (low, high) in marks.items():
             if high < 0:
                 continue
             low = max(low, 0)
             total += max(0, high - max(low, self._next.get(p, low)))
         return total
 
+    def _watermarks(self) -> dict[int, tuple[int, int]]:
+        """(low, high) watermark per partition as cached by the client's fetches."""
+        from confluent_kafka import TopicPartition
+
+        marks: dict[int, tuple[int, int]] = {}
+        for p in self._partitions:
+            try:
+                marks[p] = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)
+            except Exception:
+                return {}
+        return marks
+
     def close(self) -> None:
-        """Close the consumer (nothing is committed to Kafka)."""
+        """Stop prefetching and close the consumer (nothing is committed to Kafka)."""
+        self._stop_prefetch()
         self._consumer.close()
