@@ -2,7 +2,7 @@
 # Idempotent set-up of the PyFlink job's own environment (kept out of the main .venv:
 # apache-flink pins pyarrow 16.1 / numpy / pandas that would hold the engine back).
 #
-#   INV360_FLINK_VENV  (default ~/.cache/inventory360/flink-venv)  apache-flink==2.2.1
+#   INV360_FLINK_VENV  (default ~/.cache/inventory360/flink-venv)  apache-flink==2.2.1, cassandra-driver
 #   INV360_FLINK_LIB   (default ~/.cache/inventory360/flink-lib)   connector jars (pom.xml)
 #   INV360_FLINK_PYTHON  interpreter for the venv (default: python3.11, else python3)
 #
@@ -36,6 +36,17 @@ else
   "$venv/bin/python" -m pip install -q "$req" >&2
   "$venv/bin/python" -c 'import pyflink, pyflink.version as v; print(v.__version__)' >&2
   echo "$req" >"$venv/.complete"
+fi
+
+# -- Python packages the job's workers import (besides inventory360 itself, shipped as python.files):
+# the Cassandra driver for the projection, same version as the main environment's.
+extras="cassandra-driver==3.30.1"
+if [[ ! -f $venv/.extras || $(<"$venv/.extras") != "$extras" ]]; then
+  say "installing $extras into $venv"
+  # shellcheck disable=SC2086
+  "$venv/bin/python" -m pip install -q $extras >&2
+  "$venv/bin/python" -c 'import cassandra.cluster' >&2
+  echo "$extras" >"$venv/.extras"
 fi
 
 # -- connector jars ---------------------------------------------------------------------

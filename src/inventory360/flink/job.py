@@ -1,43 +1,55 @@
-r"""The snapshot pipeline (SPEC §1-§2) as Flink SQL, generated from the shared settings.
+r"""The pipeline (SPEC §1-§5) as a PyFlink job: SQL generated from the shared settings.
 
-Shape (``inv360 flink sql`` prints it)::
+Shape (``inv360 flink sql`` prints the SQL; :mod:`._pyflink_main` wires the Python stages)::
 
-    inventory_delta (json) → normalise → first per event_id ─┬ SUM, MAX by key ─────────┐
-                                                             └ keys touched ─┐          │
-    orders_cdc (json) → normalise → accept by binlog position ┬ keys touched ┴ MAX ─────┤ UNION ALL
-                                                              └ last per line → SUM     ┤ → GROUP BY key
-                                                                (reserving) by key ─────┘ → Paimon
+    inventory_delta (raw) → [py] decode ─┬ dead letters ─────────────────────────────────────┐
+                                         └ first per event_id ─┬ SUM by key ──────────┐       │
+                                                               └ keys touched ─┐      │       ├→ Kafka inventory_dlq
+    orders_cdc (raw) → [py] decode ─┬ dead letters ────────────────────────────┼──────┼───────┘
+                                    └ accept by binlog position ┬ keys touched ┴ MAX ─┤ UNION ALL → GROUP BY key
+                                                                └ last per line → SUM ┘        │ (changelog)
+                                                 ┌─────────────────────────────────────────────┤
+                                                 ↓                                             ↓
+                                   Paimon inventory_snapshot        [py] crossings → Kafka inventory_alerts
+                                                                         upserts → Cassandra projection
 
-How each SPEC rule is met, and where Flink SQL differs (see :data:`DEVIATIONS`):
+How each SPEC rule is met, and where Flink differs (see :data:`DEVIATIONS`):
 
+* Decoding — both topics are read as raw bytes and decoded in Python by the embedded
+  engine's own decoders (:mod:`.decode`): the same messages are accepted, skipped or
+  rejected, and rejected ones go to the dead-letter topic with the engine's reason, the
+  original bytes and topic/partition/offset (SPEC §5). Times arrive as epoch ms.
 * ``available_qty`` — SUM of accepted deltas by key. No event-time window or watermark
   anywhere, so late deltas are always summed (SPEC §6.3).
 * ``event_id`` — ``ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY proctime) = 1``, Flink's
   keep-first-row deduplication (append-only, one state entry per id, never expired unless
-  ``flink.state_ttl`` is set). Deltas with a blank ``event_id`` bypass it.
-* Order lines — the topic is read as plain ``json`` (append-only), not ``debezium-json``,
-  so the binlog position stays visible: a change is accepted when its
-  (file number, pos, row) is ≥ the running maximum of its line
-  (``MAX … OVER (PARTITION BY line ORDER BY proctime)``), i.e. SPEC's "older than the last
-  applied change is ignored"; a change without a position is always accepted (arrival
-  order). The current state of a line is its last accepted change
-  (``ROW_NUMBER … ORDER BY proctime DESC = 1``, a retracting changelog); ``op = d`` makes it
-  dead. ``debezium-json`` with a primary key and ``table.exec.source.cdc-events-duplicate``
-  would also give a correct changelog, but in arrival order only and without the key a
-  line moves away from, which ``updated_at`` needs.
+  ``flink.state_ttl`` is set). Deltas without an ``event_id`` bypass it.
+* Order lines — a change is accepted when its binlog position (file number, pos, row) is ≥
+  the running maximum of its line (``MAX … OVER (PARTITION BY line ORDER BY proctime)``),
+  i.e. SPEC's "older than the last applied change is ignored"; a change without a position
+  is always accepted (arrival order). The current state of a line is its last accepted
+  change (``ROW_NUMBER … ORDER BY proctime DESC = 1``, a retracting changelog); ``op = d``
+  makes it dead.
 * ``reserved_qty`` — ``SUM(CASE WHEN status IN (reserving) THEN quantity ELSE 0 END)`` over
   the live lines' current state grouped by (sku, warehouse_selection): a line that moves
   retracts from its old key.
-* ``updated_at`` — MAX of the change time over an append-only stream of *touches*: every
-  accepted delta touches its key, every accepted order change its after key and, through
-  ``LAG`` over the line's accepted changes, the key of the previous live state when the
-  line moves or is deleted (a delete of a dead/unknown line touches its before image's
-  key). Being append-only it never moves backwards (SPEC §6.4).
+* ``updated_at`` — MAX of the change time over append-only streams of *touches*: every
+  accepted delta touches its key (its event time is aggregated with its quantity, so both
+  reach the final aggregate in one row), every accepted order change its after key and,
+  through ``LAG`` over the line's accepted changes, the key of the previous live state
+  when the line moves or is deleted (a delete of a dead/unknown line touches its before
+  image's key). Being append-only it never moves backwards (SPEC §6.4).
 * The three per-key aggregates are combined by ``UNION ALL`` + ``GROUP BY`` (one row per
-  key, bounded state, no join amplification: SPEC §6.2) and upserted into the Paimon
-  table with the same options as the embedded engine's (bucket, ``sequence.field``).
-* Exactly-once: Kafka offsets are in Flink's checkpoints, Paimon commits on checkpoint
-  completion; checkpointing is on with ``flink.checkpoint_interval_s``.
+  key, bounded state, no join amplification: SPEC §6.2). Its changelog feeds the Paimon
+  table (same options as the embedded engine's) and the Python operator that emits
+  edge-triggered alerts (:mod:`.alerting`) and upserts the Cassandra projection
+  (:mod:`.projection`). The branches reach the final aggregate independently, so between
+  checkpoints a row may show an order change's reservation before its touch (or the
+  reverse); ``available_qty`` only ever moves by whole accepted deltas, in order. Paimon
+  sees checkpoint-consistent states only; see :data:`DEVIATIONS` for the alerts.
+* Exactly-once: Kafka offsets are in Flink's checkpoints, Paimon commits and the Kafka
+  sinks' transactions complete with each checkpoint (``flink.checkpoint_interval_s``);
+  Cassandra upserts are drained before each checkpoint and idempotent.
 """
 
 from __future__ import annotations
@@ -46,27 +58,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inventory360.flink.alerting import Thresholds
+from inventory360.flink.decode import DELTA_COLUMNS, MESSAGE_COLUMNS, ORDER_COLUMNS
+from inventory360.flink.projection import CassandraConfig
 from inventory360.flink.settings import JobSettings
 
-#: Where this SQL cannot do what SPEC (and the embedded engine) does. Printed by ``inv360 flink sql``.
+#: Where the Flink job differs from SPEC / the embedded engine. Printed by ``inv360 flink sql``.
 DEVIATIONS = (
-    "Bad records are filtered out, not dead-lettered (SPEC §5): a value that does not parse, or lacks a "
-    "required field, or has a non-integer quantity/delta, is dropped without a record of it.",
-    "Type checks are looser than the decoders': Flink's JSON reader truncates 1.5 to 1 and reads a string "
-    '"5" as 5, and a numeric string event_time as epoch ms; the embedded engine rejects all three.',
+    "Alerts are judged on every update of the aggregate (Flink mini-batches), the embedded engine's on every "
+    "committed micro-batch: a dip that recovers inside one engine batch may alert here. Both alert once per "
+    "crossing they observe and end with the same keys low. Between checkpoints an update may show an order "
+    "change's reservation and its updated_at one mini-batch apart, so an alert's reserved_qty/event_time may "
+    "lag an order change in flight, and with alerts.compare = atp a rare transient crossing can be reported.",
     "An order line that mixes changes with and without a binlog position compares new positions with the "
     "highest position seen, not with the last applied change's (the engine resets on a bare change).",
-    "A negative integer time in µs/ns is divided towards zero (the engine floors).",
     "Ordering ties: 'first' delta of an event_id and 'previous' change of a line are by processing time "
     "at the operator, which equals Kafka order only when a key's messages share a partition "
     "(inventory360.sinks.kafka keys them so).",
 )
 
-_WS = r"\p{IsWhite_Space}"
-_ISO = (
-    r"^([0-9]{4}-[0-9]{2}-[0-9]{2})(?:[T ]([0-9]{2})(?::([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?)?)?"
-    r"(Z|[+-][0-9]{2}(?::?[0-9]{2})?)?$"
-)
+#: Source root shipped to the Python workers (``python.files``): they import the decoders.
+SRC = Path(__file__).resolve().parents[2]
 
 
 def quote(text: str) -> str:
@@ -79,67 +91,23 @@ def ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def trim_ws(expr: str) -> str:
-    """``expr`` without leading/trailing Unicode White_Space (the decoders' trim)."""
-    return f"REGEXP_REPLACE({expr}, '^{_WS}+|{_WS}+$', '')"
+def _with(opts: dict[str, str]) -> str:
+    return ",\n  ".join(f"{quote(k)} = {quote(v)}" for k, v in opts.items())
 
 
-def time_expr(expr: str) -> str:
-    """TIMESTAMP(3) (UTC) of a JSON time read as STRING; NULL when it is not a valid time.
-
-    Integers are epoch ms, µs (|v| ≥ 10¹⁴) or ns (|v| ≥ 10¹⁷); strings follow the ISO
-    grammar of :mod:`inventory360.sources.timestamps` (naive = UTC, fraction floored to ms).
-    """
-    g = [f"REGEXP_EXTRACT({expr}, '{_ISO}', {i})" for i in range(7)]
-    frac = f"RPAD(SUBSTRING(COALESCE({g[5]}, '') FROM 1 FOR 3), 3, '0')"
-    local = (
-        f"TRY_CAST({g[1]} || ' ' || COALESCE({g[2]}, '00') || ':' || COALESCE({g[3]}, '00') || ':' "
-        f"|| COALESCE({g[4]}, '00') || '.' || {frac} AS TIMESTAMP(3))"
-    )
-    zone = g[6]
-    zone_digits = f"REPLACE(SUBSTRING({zone} FROM 2), ':', '')"
-    offset_min = (
-        f"(CASE WHEN {zone} IS NULL OR {zone} = 'Z' THEN 0 ELSE "
-        f"(CASE WHEN SUBSTRING({zone} FROM 1 FOR 1) = '-' THEN -1 ELSE 1 END) * "
-        f"(CAST(SUBSTRING({zone_digits} FROM 1 FOR 2) AS INT) * 60 + "
-        f"COALESCE(TRY_CAST(NULLIF(SUBSTRING({zone_digits} FROM 3 FOR 2), '') AS INT), 0)) END)"
-    )
-    num = f"TRY_CAST({expr} AS BIGINT)"
-    ms = (
-        f"(CASE WHEN ABS({num}) >= 100000000000000000 THEN {num} / 1000000 "
-        f"WHEN ABS({num}) >= 100000000000000 THEN {num} / 1000 ELSE {num} END)"
-    )
-    return (
-        f"(CASE WHEN REGEXP({expr}, '^-?[0-9]{{1,19}}$') THEN CAST(TO_TIMESTAMP_LTZ({ms}, 3) AS TIMESTAMP(3)) "
-        f"WHEN REGEXP({expr}, '{_ISO}') THEN TIMESTAMPADD(MINUTE, -{offset_min}, {local}) END)"
-    )
-
-
-def _image_type() -> str:
-    return (
-        "ROW<`order_id` STRING, `line_no` STRING, `sku_id` STRING, `warehouse_selection` STRING, "
-        "`quantity` BIGINT, `status` STRING, `updated_at` STRING>"
-    )
-
-
-def _envelope_fields() -> list[str]:
-    img = _image_type()
-    return [
-        f"`before` {img}",
-        f"`after` {img}",
-        "`op` STRING",
-        "`ts_ms` STRING",
-        "`source` ROW<`file` STRING, `pos` BIGINT, `row` BIGINT>",
-    ]
+def _columns(cols: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(ident(n) for n, _ in cols)
 
 
 @dataclass(slots=True)
 class FlinkJob:
-    """The generated job: session configuration, DDL/views and the one ``INSERT``.
+    """The generated job: configuration, DDL, views, the Python stages' parameters and the INSERTs.
 
-    Contract: :meth:`statements` + :attr:`insert` executed in order in a
-    ``TableEnvironment`` configured with :meth:`config` compute SPEC §2's snapshot into
-    ``catalog.database.table`` (created when missing, with the embedded engine's options).
+    Contract: :mod:`._pyflink_main` run on :meth:`plan` computes SPEC §2's snapshot into
+    ``catalog.database.table`` (created when missing, with the embedded engine's options),
+    dead-letters what the engine's decoders reject to ``dead_letters_topic``, publishes
+    LOW/RECOVERED crossings to ``alerts_topic`` and upserts the snapshot into ``cassandra``
+    (each output only when configured).
     """
 
     deltas_topic: str
@@ -162,10 +130,25 @@ class FlinkJob:
     checkpoint_dir: str | None = None
     restart_attempts: int = 3
     extra: dict[str, str] = field(default_factory=dict)
+    #: Kafka of the output topics (alerts, dead letters); None: ``bootstrap``.
+    publish_bootstrap: str | None = None
+    alerts_topic: str | None = "inventory_alerts"
+    dead_letters_topic: str | None = "inventory_dlq"
+    #: ``exactly-once`` (transactions committed with each checkpoint) or ``at-least-once``.
+    delivery: str = "exactly-once"
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    cassandra: CassandraConfig | None = None
 
     @classmethod
     def from_settings(cls, js: JobSettings, lake: Path | None = None) -> FlinkJob:
-        """The job for ``js``; the lake folder is ``lake`` or ``settings.lake.path``."""
+        """The job for ``js``; the lake folder is ``lake`` or ``settings.lake.path``.
+
+        Outputs follow the engine's settings: ``publish.alerts_topic`` /
+        ``publish.dead_letters_topic`` (default the SPEC's ``inventory_alerts`` /
+        ``inventory_dlq``) on ``publish.bootstrap`` (default ``kafka.bootstrap``), thresholds
+        from ``alerts.*``, and the Cassandra projection when ``projection.type`` is ``cassandra``.
+        """
+        from inventory360.engine.alerts import SafetyStock
         from inventory360.errors import ConfigError
         from inventory360.pipeline import LakeLayout
 
@@ -174,6 +157,21 @@ class FlinkJob:
         if root is None:
             raise ConfigError("no lake folder: give --lake or lake.path")
         layout = LakeLayout(Path(root), s.lake.database, s.lake.table, s.lake.bucket)
+        safety = SafetyStock.load(s.alerts.safety_stock_file, s.alerts.default_safety_stock, s.alerts.compare)
+        p = s.projection
+        cassandra = None
+        if p.type == "cassandra":
+            cassandra = CassandraConfig(
+                hosts=tuple(p.hosts),
+                port=p.port,
+                keyspace=p.keyspace,
+                table=p.table,
+                local_dc=p.local_dc,
+                username=p.username,
+                password=None if p.password is None else p.password.get_secret_value(),
+                consistency=p.consistency,
+                request_timeout=p.request_timeout_s,
+            )
         return cls(
             deltas_topic=k.deltas_topic,
             orders_topic=k.orders_topic,
@@ -195,6 +193,11 @@ class FlinkJob:
             checkpoint_dir=f.checkpoint_dir,
             restart_attempts=f.restart_attempts,
             extra=dict(f.extra),
+            publish_bootstrap=s.publish.bootstrap,
+            alerts_topic=s.publish.alerts_topic or "inventory_alerts",
+            dead_letters_topic=s.publish.dead_letters_topic or "inventory_dlq",
+            thresholds=Thresholds(safety.default, dict(safety.per_key), safety.compare),
+            cassandra=cassandra,
         )
 
     # -- configuration ----------------------------------------------------------------
@@ -221,6 +224,14 @@ class FlinkJob:
             "table.exec.mini-batch.enabled": "true",
             "table.exec.mini-batch.allow-latency": "1 s",
             "table.exec.mini-batch.size": "5000",
+            # The snapshot reaches Paimon through a changelog stream keyed like the table and
+            # forwarded without a shuffle, so no upsert materializer is needed to fix its order.
+            "table.exec.sink.upsert-materialize": "NONE",
+            # Python stages (decoders, alerts, projection) run in worker processes; bundles end
+            # at least every second (and before every checkpoint), which drains Cassandra writes.
+            "python.execution-mode": "process",
+            "python.fn-execution.bundle.time": "1000",
+            "python.files": str(SRC),
         }
         if self.state_ttl:
             conf["table.exec.state.ttl"] = self.state_ttl
@@ -234,45 +245,68 @@ class FlinkJob:
             return self.checkpoint_dir
         return (self.warehouse.parent / "flink-checkpoints").resolve().as_uri()
 
-    def _kafka_with(self, topic: str, source: str) -> str:
+    @property
+    def pipeline_id(self) -> str:
+        """Names this job in alerts, dead-letter keys and the projection's meta rows."""
+        return f"flink:{self.job_name}"
+
+    def _source(self, name: str, topic: str, source: str) -> str:
         opts = {
             "connector": "kafka",
             "topic": topic,
             "properties.bootstrap.servers": self.bootstrap,
             "properties.group.id": f"{self.group_id}-{source}",
             "scan.startup.mode": self.startup_mode,
-            "format": "json",
-            "json.ignore-parse-errors": "true",
-            "json.fail-on-missing-field": "false",
+            "format": "raw",
         }
         if self.bounded:
             opts["scan.bounded.mode"] = "latest-offset"
-        return ",\n  ".join(f"{quote(k)} = {quote(v)}" for k, v in opts.items())
+        return f"""CREATE TEMPORARY TABLE {ident(name)} (
+  `value` BYTES,
+  `topic` STRING METADATA VIRTUAL,
+  `partition` INT METADATA VIRTUAL,
+  `offset` BIGINT METADATA VIRTUAL
+) WITH (
+  {_with(opts)}
+)"""
+
+    def _sink(self, name: str, topic: str, purpose: str) -> str:
+        opts = {
+            "connector": "kafka",
+            "topic": topic,
+            "properties.bootstrap.servers": self.publish_bootstrap or self.bootstrap,
+            "key.format": "raw",
+            "key.fields": "k",
+            "value.format": "raw",
+            "value.fields-include": "EXCEPT_KEY",
+            "sink.delivery-guarantee": self.delivery,
+        }
+        if self.delivery == "exactly-once":
+            # Stable across restarts of this job (lingering transactions are aborted); the
+            # timeout must not exceed the broker's transaction.max.timeout.ms (15 min default).
+            opts["sink.transactional-id-prefix"] = f"{self.group_id}-{purpose}"
+            opts["properties.transaction.timeout.ms"] = "900000"
+        return f"""CREATE TEMPORARY TABLE {ident(name)} (
+  `k` BYTES,
+  `v` BYTES,
+  `headers` MAP<STRING, BYTES> METADATA
+) WITH (
+  {_with(opts)}
+)"""
 
     @property
     def target(self) -> str:
-        """The sink table, fully qualified."""
+        """The Paimon table, fully qualified."""
         return f"{ident(self.catalog)}.{ident(self.database)}.{ident(self.table)}"
 
     # -- statements -------------------------------------------------------------------
     def statements(self) -> list[str]:
-        """Catalog, source tables and views, in execution order (without the INSERT)."""
+        """Catalog, Paimon table, raw Kafka sources and Kafka sinks, in execution order."""
         from inventory360.sinks.paimon import table_options
 
         cat, db = ident(self.catalog), ident(self.database)
         wh = self.warehouse.resolve().as_uri()
-        options = ",\n  ".join(f"{quote(k)} = {quote(v)}" for k, v in table_options(self.bucket).items())
-        statuses = ", ".join(quote(s) for s in self.reserving_statuses)
-        t = trim_ws
-        envelope = ",\n  ".join(_envelope_fields())
-        payload = ", ".join(_envelope_fields())
-        pos_key = (
-            "CASE WHEN src_file IS NOT NULL AND src_file <> '' AND src_pos IS NOT NULL THEN "
-            "LPAD(CAST(COALESCE(TRY_CAST(NULLIF(REGEXP_EXTRACT(src_file, '([0-9]+)$', 1), '') AS BIGINT), 0) "
-            "AS STRING), 19, '0') || LPAD(CAST(src_pos AS STRING), 19, '0') || "
-            "LPAD(CAST(COALESCE(src_row, 0) AS STRING), 19, '0') END"
-        )
-        return [
+        out = [
             f"CREATE CATALOG {cat} WITH ('type' = 'paimon', 'warehouse' = {quote(wh)})",
             f"CREATE DATABASE IF NOT EXISTS {cat}.{db}",
             f"""CREATE TABLE IF NOT EXISTS {self.target} (
@@ -283,82 +317,40 @@ class FlinkJob:
   `updated_at` TIMESTAMP(3),
   PRIMARY KEY (`sku_id`, `warehouse_id`) NOT ENFORCED
 ) WITH (
-  {options}
+  {_with(table_options(self.bucket))}
 )""",
-            f"""CREATE TEMPORARY TABLE `delta_raw` (
-  `sku_id` STRING,
-  `warehouse_id` STRING,
-  `available_delta` BIGINT,
-  `event_time` STRING,
-  `event_id` STRING,
-  `proc` AS PROCTIME()
-) WITH (
-  {self._kafka_with(self.deltas_topic, "deltas")}
-)""",
-            f"""CREATE TEMPORARY TABLE `orders_raw` (
-  `payload` ROW<{payload}>,
-  {envelope},
-  `proc` AS PROCTIME()
-) WITH (
-  {self._kafka_with(self.orders_topic, "orders")}
-)""",
-            # Deltas: trimmed ids, parsed time; rows failing SPEC §1.1 are dropped (no DLQ here).
-            f"""CREATE TEMPORARY VIEW `delta_events` AS
-SELECT sku_id, warehouse_id, available_delta, event_time, event_id, proc FROM (
-  SELECT {t("`sku_id`")} AS sku_id, {t("`warehouse_id`")} AS warehouse_id, `available_delta` AS available_delta,
-    {time_expr("`event_time`")} AS event_time,
-    CASE WHEN {t("`event_id`")} <> '' THEN `event_id` END AS event_id, proc
-  FROM `delta_raw`)
-WHERE sku_id <> '' AND warehouse_id <> '' AND available_delta IS NOT NULL AND event_time IS NOT NULL""",
-            # The first copy of an event_id wins; deltas without one all count.
+            self._source("delta_raw", self.deltas_topic, "deltas"),
+            self._source("orders_raw", self.orders_topic, "orders"),
+        ]
+        if self.alerts_topic:
+            out.append(self._sink("alerts_out", self.alerts_topic, "alerts"))
+        if self.dead_letters_topic:
+            out.append(self._sink("dead_letters_out", self.dead_letters_topic, "dlq"))
+        return out
+
+    def views(self) -> list[str]:
+        """The SQL from the decoded streams (``delta_decoded``, ``order_decoded``) to ``snapshot_rows``.
+
+        Times stay epoch ms (BIGINT) up to the Paimon INSERT, which makes them ``TIMESTAMP(3)``.
+        """
+        statuses = ", ".join(quote(s) for s in self.reserving_statuses)
+        return [
+            # The first copy of an event_id wins; deltas without one all count. Times stay epoch ms.
             """CREATE TEMPORARY VIEW `delta_accepted` AS
-SELECT sku_id, warehouse_id, available_delta, event_time FROM (
+SELECT sku_id, warehouse_id, available_delta, event_time_ms FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY proc ASC) AS rn
-  FROM `delta_events` WHERE event_id IS NOT NULL)
+  FROM `delta_decoded` WHERE event_id IS NOT NULL)
 WHERE rn = 1
 UNION ALL
-SELECT sku_id, warehouse_id, available_delta, event_time FROM `delta_events` WHERE event_id IS NULL""",
-            # Order changes, wrapped ({"payload": …}) or bare; identity from the after image
-            # (before image for deletes), line_no defaults to "0".
-            """CREATE TEMPORARY VIEW `order_envelopes` AS
-SELECT
-  COALESCE(`payload`.`op`, `op`) AS op,
-  CASE WHEN `payload` IS NOT NULL THEN `payload`.`before` ELSE `before` END AS b,
-  CASE WHEN `payload` IS NOT NULL THEN `payload`.`after` ELSE `after` END AS a,
-  COALESCE(`payload`.`ts_ms`, `ts_ms`) AS ts,
-  COALESCE(`payload`.`source`.`file`, `source`.`file`) AS src_file,
-  COALESCE(`payload`.`source`.`pos`, `source`.`pos`) AS src_pos,
-  COALESCE(`payload`.`source`.`row`, `source`.`row`) AS src_row,
-  proc
-FROM `orders_raw`""",
-            f"""CREATE TEMPORARY VIEW `order_changes` AS
-SELECT * FROM (
-  SELECT
-    op,
-    {t("CASE WHEN op = 'd' THEN b.order_id ELSE a.order_id END")} AS order_id,
-    COALESCE(NULLIF({t("CASE WHEN op = 'd' THEN b.line_no ELSE a.line_no END")}, ''), '0') AS line_no,
-    CASE WHEN op <> 'd' THEN {t("a.sku_id")} END AS sku_id,
-    CASE WHEN op <> 'd' THEN {t("a.warehouse_selection")} END AS warehouse_id,
-    CASE WHEN op <> 'd' THEN a.quantity END AS quantity,
-    CASE WHEN op <> 'd' THEN UPPER({t("a.status")}) END AS status,
-    NULLIF({t("b.sku_id")}, '') AS before_sku_id,
-    NULLIF({t("b.warehouse_selection")}, '') AS before_warehouse_id,
-    CASE WHEN op <> 'd' AND a.updated_at IS NOT NULL THEN {time_expr("a.updated_at")}
-         ELSE {time_expr("ts")} END AS change_time,
-    {pos_key} AS pos_key,
-    proc
-  FROM `order_envelopes`
-  WHERE op IN ('c', 'r', 'u', 'd'))
-WHERE order_id <> '' AND change_time IS NOT NULL
-  AND (op = 'd' OR (sku_id <> '' AND warehouse_id <> '' AND quantity >= 0 AND status <> ''))""",
+SELECT sku_id, warehouse_id, available_delta, event_time_ms FROM `delta_decoded` WHERE event_id IS NULL""",
             # SPEC §1.2: a change older (by binlog position) than the newest applied one is ignored.
             """CREATE TEMPORARY VIEW `order_ranked` AS
 SELECT *, MAX(pos_key) OVER (PARTITION BY order_id, line_no ORDER BY proc
   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS max_pos
-FROM `order_changes`""",
+FROM `order_decoded`""",
             """CREATE TEMPORARY VIEW `order_accepted` AS
 SELECT op, order_id, line_no, sku_id, warehouse_id, quantity, status, before_sku_id, before_warehouse_id,
-  change_time, proc
+  change_time_ms, proc
 FROM `order_ranked` WHERE pos_key IS NULL OR max_pos IS NULL OR pos_key >= max_pos""",
             # The previous live key of the line (NULL after a delete or for a new line).
             """CREATE TEMPORARY VIEW `order_moves` AS
@@ -371,54 +363,103 @@ SELECT order_id, line_no, op, sku_id, warehouse_id, quantity, status FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY order_id, line_no ORDER BY proc DESC) AS rn
   FROM `order_accepted`)
 WHERE rn = 1""",
+            # Keys touched by order changes (deltas carry their own touch in their aggregate).
             """CREATE TEMPORARY VIEW `key_touches` AS
-SELECT sku_id, warehouse_id, event_time AS touched_at FROM `delta_accepted`
+SELECT sku_id, warehouse_id, change_time_ms AS touched_at_ms FROM `order_moves` WHERE op <> 'd'
 UNION ALL
-SELECT sku_id, warehouse_id, change_time FROM `order_moves` WHERE op <> 'd'
-UNION ALL
-SELECT prev_sku_id, prev_warehouse_id, change_time FROM `order_moves`
+SELECT prev_sku_id, prev_warehouse_id, change_time_ms FROM `order_moves`
 WHERE prev_sku_id IS NOT NULL AND prev_warehouse_id IS NOT NULL
   AND (op = 'd' OR prev_sku_id <> sku_id OR prev_warehouse_id <> warehouse_id)
 UNION ALL
-SELECT before_sku_id, before_warehouse_id, change_time FROM `order_moves`
+SELECT before_sku_id, before_warehouse_id, change_time_ms FROM `order_moves`
 WHERE op = 'd' AND prev_sku_id IS NULL AND before_sku_id IS NOT NULL AND before_warehouse_id IS NOT NULL""",
             f"""CREATE TEMPORARY VIEW `snapshot_rows` AS
 SELECT sku_id, warehouse_id, SUM(available_qty) AS available_qty, SUM(reserved_qty) AS reserved_qty,
-  MAX(updated_at) AS updated_at
+  MAX(updated_at_ms) AS updated_at_ms
 FROM (
   SELECT sku_id, warehouse_id, SUM(available_delta) AS available_qty, CAST(0 AS BIGINT) AS reserved_qty,
-    CAST(NULL AS TIMESTAMP(3)) AS updated_at
+    MAX(event_time_ms) AS updated_at_ms
   FROM `delta_accepted` GROUP BY sku_id, warehouse_id
   UNION ALL
   SELECT sku_id, warehouse_id, CAST(0 AS BIGINT),
-    SUM(CASE WHEN status IN ({statuses}) THEN quantity ELSE CAST(0 AS BIGINT) END), CAST(NULL AS TIMESTAMP(3))
+    SUM(CASE WHEN status IN ({statuses}) THEN quantity ELSE CAST(0 AS BIGINT) END), CAST(NULL AS BIGINT)
   FROM `order_lines_current` WHERE op <> 'd' GROUP BY sku_id, warehouse_id
   UNION ALL
-  SELECT sku_id, warehouse_id, CAST(0 AS BIGINT), CAST(0 AS BIGINT), MAX(touched_at)
+  SELECT sku_id, warehouse_id, CAST(0 AS BIGINT), CAST(0 AS BIGINT), MAX(touched_at_ms)
   FROM `key_touches` GROUP BY sku_id, warehouse_id)
 GROUP BY sku_id, warehouse_id""",
         ]
 
     @property
     def insert(self) -> str:
-        """The job's one INSERT."""
+        """The Paimon INSERT (from the changelog of ``snapshot_rows``, registered as ``snapshot_changes``)."""
         return (
             f"INSERT INTO {self.target}\n"
-            "SELECT sku_id, warehouse_id, available_qty, reserved_qty, updated_at FROM `snapshot_rows`"
+            "SELECT sku_id, warehouse_id, available_qty, reserved_qty,\n"
+            "  CAST(TO_TIMESTAMP_LTZ(updated_at_ms, 3) AS TIMESTAMP(3)) AS updated_at FROM `snapshot_changes`"
         )
+
+    def inserts(self) -> list[str]:
+        """Every INSERT of the job's statement set: Paimon, then the Kafka outputs that are configured."""
+        out = [self.insert]
+        for sink, view, on in (
+            ("alerts_out", "alert_messages", self.alerts_topic),
+            ("dead_letters_out", "dead_letter_messages", self.dead_letters_topic),
+        ):
+            if on:
+                out.append(f"INSERT INTO {ident(sink)} SELECT k, v, MAP['inv360-dedupe', dedupe] FROM {ident(view)}")
+        return out
 
     def plan(self) -> dict[str, Any]:
         """What :mod:`inventory360.flink._pyflink_main` executes (JSON-serialisable)."""
-        return {"mode": "streaming", "config": self.config(), "statements": self.statements(), "insert": self.insert}
+        return {
+            "mode": "streaming",
+            "kind": "pipeline",
+            "config": self.config(),
+            "statements": self.statements(),
+            "decode": {
+                "deltas": {"table": "delta_raw", "view": "delta_decoded", "columns": DELTA_COLUMNS},
+                "orders": {"table": "orders_raw", "view": "order_decoded", "columns": ORDER_COLUMNS},
+            },
+            "views": self.views(),
+            "snapshot": {"view": "snapshot_rows", "changes": "snapshot_changes", "key": ["sku_id", "warehouse_id"]},
+            "messages": {
+                "columns": MESSAGE_COLUMNS,
+                "alerts": "alert_messages",
+                "dead_letters": "dead_letter_messages",
+            },
+            "alerts": None if not self.alerts_topic else {"thresholds": self.thresholds.to_json()},
+            "dead_letters": bool(self.dead_letters_topic),
+            "projection": None if self.cassandra is None else self.cassandra.to_json(),
+            "pipeline_id": self.pipeline_id,
+            "inserts": self.inserts(),
+            "wait": True,
+        }
 
     def sql(self) -> str:
-        """The whole job as a SQL script (SET lines, statements, INSERT), e.g. for sql-client."""
+        """The job as a SQL script (SET lines, DDL, views, INSERTs) with its Python stages as comments."""
         head = [
-            "-- inventory360: SPEC §1-§2 snapshot as Flink SQL (generated by `inv360 flink sql`).",
-            "-- Deviations from SPEC that Flink SQL cannot avoid:",
+            "-- inventory360: SPEC §1-§5 pipeline as a PyFlink job (generated by `inv360 flink sql`).",
+            "-- Python stages (inventory360.flink._pyflink_main) are marked [py]; the rest runs as written.",
+            "-- Deviations from SPEC and the embedded engine:",
             *(f"--   * {d}" for d in DEVIATIONS),
             "",
         ]
         sets = [f"SET {quote(k)} = {quote(v)};" for k, v in self.config().items()]
+        decode = (
+            "-- [py] delta_raw → inventory360.flink.decode (DeltaDecoder) → "
+            f"`delta_decoded`({_columns(DELTA_COLUMNS)}, proc AS PROCTIME()); "
+            f"rejected → `dead_letter_messages`({_columns(MESSAGE_COLUMNS)})\n"
+            f"-- [py] orders_raw → inventory360.flink.decode (DebeziumOrderDecoder) → `order_decoded`"
+            f"({_columns(ORDER_COLUMNS)}, proc AS PROCTIME()); rejected → `dead_letter_messages`"
+        )
+        changes = (
+            "-- [py] `snapshot_rows` → to_changelog_stream → `snapshot_changes` (Paimon) and → crossings "
+            "(inventory360.flink.alerting) → `alert_messages`; upserts → Cassandra (inventory360.flink.projection)"
+        )
         body = [s + ";" for s in self.statements()]
-        return "\n".join([*head, *sets, "", "\n\n".join(body), "", self.insert + ";", ""])
+        views = [v + ";" for v in self.views()]
+        inserts = [i + ";" for i in self.inserts()]
+        return "\n".join(
+            [*head, *sets, "", "\n\n".join(body), "", decode, "", "\n\n".join(views), "", changes, "", *inserts, ""]
+        )

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,10 @@ def ensure_environment(setup: bool = False) -> tuple[Path, list[Path]]:
     jars = sorted(flink_lib().glob("*.jar"))
     if not python.exists() or not (flink_venv() / ".complete").exists():
         raise ConfigError(f"no Flink virtualenv at {flink_venv()}: run services/flink/setup.sh")
+    if not (flink_venv() / ".extras").exists():
+        raise ConfigError(
+            f"the Flink virtualenv at {flink_venv()} lacks the job's packages: run services/flink/setup.sh"
+        )
     if len(jars) < 2:
         raise ConfigError(f"no connector jars in {flink_lib()}: run services/flink/setup.sh")
     return python, jars
@@ -79,12 +85,20 @@ class RunResult:
 
 
 def run_plan(
-    plan: dict[str, Any], *, setup: bool = False, timeout: float | None = None, echo: bool = False
+    plan: dict[str, Any],
+    *,
+    setup: bool = False,
+    timeout: float | None = None,
+    echo: bool = False,
+    stop: threading.Event | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Execute ``plan`` in the Flink venv; returns when the job finished (or was submitted).
 
-    ``echo`` streams the job's output to stderr while it runs. Raises :class:`SinkError`
-    when the job fails or times out.
+    ``echo`` streams the job's output to stderr while it runs, ``on_line`` gets every line.
+    Setting ``stop`` ends an unbounded job: its whole process group (PyFlink client, JVM
+    mini-cluster, Python workers) is terminated and the result's status is ``STOPPED``.
+    Raises :class:`SinkError` when the job fails or times out.
     """
     python, jars = ensure_environment(setup)
     plan = {**plan, "jars": [str(j) for j in jars]}
@@ -93,6 +107,7 @@ def run_plan(
         plan_path = f.name
     lines: list[str] = []
     peak = 0
+    stopped = threading.Event()
     try:
         with subprocess.Popen(
             [str(python), str(MAIN), plan_path],
@@ -100,10 +115,26 @@ def run_plan(
             stderr=subprocess.STDOUT,
             text=True,
             env=java_env(),
+            start_new_session=True,  # one process group: the JVM and the Python workers end with it
         ) as proc:
             assert proc.stdout is not None
-            # The job's output is read to its end, so the time limit is a watchdog that kills it.
-            watchdog = threading.Timer(timeout, proc.kill) if timeout else None
+
+            def end(why: threading.Event) -> None:
+                why.set()
+                _end_group(proc)
+
+            # The job's output is read to its end, so the time limit is a watchdog that ends it.
+            expired = threading.Event()
+            watchdog = threading.Timer(timeout, end, (expired,)) if timeout else None
+            if stop is not None:
+
+                def wait_for_stop() -> None:
+                    while not stop.wait(0.5):
+                        if proc.poll() is not None:
+                            return
+                    end(stopped)
+
+                threading.Thread(target=wait_for_stop, daemon=True).start()
             sampler = _TreeRss(proc.pid)
             sampler.start()
             if watchdog is not None:
@@ -113,6 +144,8 @@ def run_plan(
                     lines.append(line.rstrip("\n"))
                     if echo:
                         print(line, end="", file=sys.stderr, flush=True)
+                    if on_line is not None:
+                        on_line(lines[-1])
                 code = proc.wait()
             finally:
                 sampler.stop.set()
@@ -120,8 +153,11 @@ def run_plan(
                 peak = sampler.peak_kib
                 if watchdog is not None:
                     watchdog.cancel()
-            if watchdog is not None and watchdog.finished.is_set() and code < 0:
+                _end_group(proc)  # leftover workers of a finished or failed job
+            if expired.is_set():
                 raise SinkError(f"Flink job did not finish within {timeout} s")
+            if stopped.is_set():
+                return RunResult(code, {"status": "STOPPED"}, [], "\n".join(lines), peak)
     finally:
         os.unlink(plan_path)
     status: dict[str, Any] = {}
@@ -140,6 +176,24 @@ def run_plan(
         tail = "\n".join(lines[-40:])
         raise SinkError(f"Flink job failed (exit {code}):\n{tail}")
     return RunResult(code, status, rows, "\n".join(lines), peak)
+
+
+def _end_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
+    """Terminate the process group of ``proc`` (SIGTERM, then SIGKILL after ``grace`` s)."""
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(proc.pid, 0)
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.1)
 
 
 class _TreeRss(threading.Thread):
