@@ -41,7 +41,6 @@ from inventory360.engine.alerts import SafetyStock
 from inventory360.flink.alerting import Thresholds
 from inventory360.flink.job import FlinkJob
 from inventory360.flink.maintain import maintenance_plan
-from inventory360.flink.projection import CassandraConfig
 from inventory360.flink.runner import RunResult, run_plan
 from inventory360.pipeline import Input, LakeLayout, Pipeline
 from inventory360.sinks.alerts import AlertSink, iso_ms
@@ -222,7 +221,7 @@ def test_flink_job_equals_the_embedded_engine(tmp_path: Path) -> None:
         alerts_topic=t_alerts,
         dead_letters_topic=t_dlq,
         thresholds=Thresholds(safety.default, dict(safety.per_key), safety.compare),
-        cassandra=CassandraConfig(table=table),
+        cassandra=CassandraTarget(table=table),
     )
     stop = threading.Event()
     result: list[RunResult | BaseException] = []

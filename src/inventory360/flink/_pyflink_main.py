@@ -75,7 +75,8 @@ def _functions():
 
         def open(self, runtime_context):
             from inventory360.flink.alerting import CrossingDetector, Thresholds
-            from inventory360.flink.projection import CassandraConfig, ProjectionWriter
+            from inventory360.flink.projection import ProjectionWriter
+            from inventory360.sinks.cassandra_target import CassandraTarget
 
             self.detector = None
             if self.thresholds is not None:
@@ -85,7 +86,7 @@ def _functions():
             if self.projection is not None:
                 subtask = runtime_context.get_index_of_this_subtask()
                 self.writer = ProjectionWriter(
-                    CassandraConfig.from_json(self.projection), f"{self.pipeline_id}#{subtask}"
+                    CassandraTarget.from_json(self.projection), f"{self.pipeline_id}#{subtask}"
                 )
                 # Gauges are read when a bundle finishes, and Flink finishes the bundle before
                 # every checkpoint barrier: draining here makes each checkpoint cover its upserts.

@@ -60,8 +60,8 @@ from typing import Any
 
 from inventory360.flink.alerting import Thresholds
 from inventory360.flink.decode import DELTA_COLUMNS, MESSAGE_COLUMNS, ORDER_COLUMNS
-from inventory360.flink.projection import CassandraConfig
 from inventory360.flink.settings import JobSettings
+from inventory360.sinks.cassandra_target import CassandraTarget
 
 #: Where the Flink job differs from SPEC / the embedded engine. Printed by ``inv360 flink sql``.
 DEVIATIONS = (
@@ -137,7 +137,7 @@ class FlinkJob:
     #: ``exactly-once`` (transactions committed with each checkpoint) or ``at-least-once``.
     delivery: str = "exactly-once"
     thresholds: Thresholds = field(default_factory=Thresholds)
-    cassandra: CassandraConfig | None = None
+    cassandra: CassandraTarget | None = None
 
     @classmethod
     def from_settings(cls, js: JobSettings, lake: Path | None = None) -> FlinkJob:
@@ -158,20 +158,7 @@ class FlinkJob:
             raise ConfigError("no lake folder: give --lake or lake.path")
         layout = LakeLayout(Path(root), s.lake.database, s.lake.table, s.lake.bucket)
         safety = SafetyStock.load(s.alerts.safety_stock_file, s.alerts.default_safety_stock, s.alerts.compare)
-        p = s.projection
-        cassandra = None
-        if p.type == "cassandra":
-            cassandra = CassandraConfig(
-                hosts=tuple(p.hosts),
-                port=p.port,
-                keyspace=p.keyspace,
-                table=p.table,
-                local_dc=p.local_dc,
-                username=p.username,
-                password=None if p.password is None else p.password.get_secret_value(),
-                consistency=p.consistency,
-                request_timeout=p.request_timeout_s,
-            )
+        cassandra = CassandraTarget.from_settings(s.projection)
         return cls(
             deltas_topic=k.deltas_topic,
             orders_topic=k.orders_topic,

@@ -28,7 +28,8 @@ Write contract (:class:`ProjectionWriter`):
   exponential backoff, blocking, logging each retry: rows are never dropped. One Cassandra
   rejects (schema, auth) raises :class:`~inventory360.errors.TerminalSinkError` and fails the job.
 
-Imports only the standard library and (lazily) the ``cassandra`` driver.
+Imports only the standard library, :mod:`inventory360.sinks.cassandra_target` and (lazily)
+the ``cassandra`` driver.
 """
 
 from __future__ import annotations
@@ -36,79 +37,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from inventory360.errors import TerminalSinkError
+from inventory360.sinks.cassandra_target import META_CQL, TABLE_CQL, CassandraTarget
 
 log = logging.getLogger(__name__)
-
-#: The projection table, as in :mod:`inventory360.sinks.cassandra` and services/cassandra/schema.cql.
-TABLE_CQL = """CREATE TABLE IF NOT EXISTS {ks}.{table} (
-  sku_id text, warehouse_id text, available_qty bigint, reserved_qty bigint, atp_qty bigint,
-  updated_at timestamp, commit_id bigint, PRIMARY KEY ((sku_id), warehouse_id))"""
-META_CQL = """CREATE TABLE IF NOT EXISTS {ks}.{meta} (
-  projection text, writer text, checkpoint bigint, ts_base bigint, committed_at timestamp, current_at timestamp,
-  PRIMARY KEY ((projection), writer))"""
-
-
-@dataclass(frozen=True, slots=True)
-class CassandraConfig:
-    """Where the projection lives (from ``projection:`` settings of type ``cassandra``)."""
-
-    hosts: tuple[str, ...] = ("127.0.0.1",)
-    port: int = 9042
-    keyspace: str = "supply"
-    table: str = "inventory_projection"
-    local_dc: str | None = None
-    username: str | None = None
-    password: str | None = None
-    consistency: str = "LOCAL_QUORUM"
-    request_timeout: float = 10.0
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable form (for the job plan)."""
-        d = asdict(self)
-        d["hosts"] = list(self.hosts)
-        return d
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CassandraConfig:
-        """Inverse of :meth:`to_json`."""
-        return cls(**{**data, "hosts": tuple(data.get("hosts", ("127.0.0.1",)))})
-
-    def connect(self) -> tuple[Any, Any]:
-        """A new ``(cluster, session)``: token-aware over DC-aware round robin, as the engine's sink."""
-        from cassandra import ConsistencyLevel
-        from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
-
-        for name in (self.keyspace, self.table):
-            if not name.replace("_", "").isalnum():
-                raise TerminalSinkError(f"invalid Cassandra identifier {name!r}")
-        profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
-            request_timeout=self.request_timeout,
-            consistency_level=getattr(ConsistencyLevel, self.consistency),
-        )
-        auth = PlainTextAuthProvider(self.username, self.password or "") if self.username is not None else None
-        cluster = Cluster(
-            list(self.hosts),
-            port=self.port,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
-            auth_provider=auth,
-            protocol_version=5,
-            connect_timeout=5,
-            control_connection_timeout=5,
-        )
-        try:
-            return cluster, cluster.connect()
-        except BaseException:
-            cluster.shutdown()
-            raise
-
 
 class WriteClock:
     """Strictly increasing µs timestamps from a wall clock (``max(now, last + 1)``)."""
@@ -156,7 +90,7 @@ class ProjectionWriter:
 
     def __init__(
         self,
-        config: CassandraConfig,
+        config: CassandraTarget,
         writer: str,
         *,
         max_buffered: int = 50_000,
@@ -184,7 +118,7 @@ class ProjectionWriter:
         cluster, session = c.connect()
         try:
             session.execute(TABLE_CQL.format(ks=c.keyspace, table=c.table), timeout=60)
-            session.execute(META_CQL.format(ks=c.keyspace, meta=f"{c.table}_meta"), timeout=60)
+            session.execute(META_CQL.format(ks=c.keyspace, meta=c.meta_table), timeout=60)
             self._insert = session.prepare(
                 f"INSERT INTO {c.keyspace}.{c.table} (sku_id, warehouse_id, available_qty, reserved_qty, atp_qty,"
                 " updated_at, commit_id) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"

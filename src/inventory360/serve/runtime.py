@@ -335,22 +335,9 @@ class Service:
 
 def cassandra_target(settings: Settings) -> Any:
     """The :class:`CassandraTarget` of ``settings.projection`` (None for the SQLite projection)."""
-    p = settings.projection
-    if p.type != "cassandra":
-        return None
-    from inventory360.sinks.cassandra import CassandraTarget
+    from inventory360.sinks.cassandra_target import CassandraTarget
 
-    return CassandraTarget(
-        hosts=tuple(p.hosts),
-        port=p.port,
-        keyspace=p.keyspace,
-        table=p.table,
-        local_dc=p.local_dc,
-        username=p.username,
-        password=None if p.password is None else p.password.get_secret_value(),
-        request_timeout=p.request_timeout_s,
-        consistency=p.consistency,
-    )
+    return CassandraTarget.from_settings(settings.projection)
 
 
 def publish_sinks(

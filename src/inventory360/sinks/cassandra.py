@@ -57,6 +57,7 @@ import pyarrow as pa
 from inventory360.engine.alerts import SafetyStock
 from inventory360.errors import ConfigError, TerminalSinkError, TransientSinkError
 from inventory360.sinks.base import SnapshotSink
+from inventory360.sinks.cassandra_target import META_CQL, TABLE_CQL, CassandraTarget
 from inventory360.sinks.projection import Page, ProjectionStatus, ProjectionStore, StockRow, WarehouseTotals
 
 log = logging.getLogger(__name__)
@@ -65,68 +66,6 @@ T = TypeVar("T")
 P = ParamSpec("P")
 _EPOCH = dt.datetime(1970, 1, 1)
 _MS = dt.timedelta(milliseconds=1)
-
-_TABLE_CQL = """CREATE TABLE IF NOT EXISTS {ks}.{table} (
-  sku_id text, warehouse_id text, available_qty bigint, reserved_qty bigint, atp_qty bigint,
-  updated_at timestamp, commit_id bigint, PRIMARY KEY ((sku_id), warehouse_id))"""
-_META_CQL = """CREATE TABLE IF NOT EXISTS {ks}.{meta} (
-  projection text, writer text, checkpoint bigint, ts_base bigint, committed_at timestamp, current_at timestamp,
-  PRIMARY KEY ((projection), writer))"""
-
-
-@dataclass(frozen=True, slots=True)
-class CassandraTarget:
-    """Where the projection lives and how to reach it."""
-
-    hosts: tuple[str, ...] = ("127.0.0.1",)
-    port: int = 9042
-    keyspace: str = "supply"
-    table: str = "inventory_projection"
-    local_dc: str | None = None
-    username: str | None = None
-    password: str | None = None
-    request_timeout: float = 10.0
-    consistency: str = "LOCAL_QUORUM"
-    protocol_version: int = 5
-
-    @property
-    def meta_table(self) -> str:
-        """Name of the meta table next to the projection table."""
-        return f"{self.table}_meta"
-
-    def connect(self, timeout: float | None = None) -> tuple[Any, Any]:
-        """A new ``(cluster, session)``: token-aware over DC-aware round robin, fast reconnection."""
-        from cassandra import ConsistencyLevel
-        from cassandra.auth import PlainTextAuthProvider
-        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
-
-        for name in (self.keyspace, self.table):
-            if not name.replace("_", "").isalnum():
-                raise ConfigError(f"invalid Cassandra identifier {name!r} (letters, digits and _ only)")
-        profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
-            request_timeout=timeout or self.request_timeout,
-            consistency_level=getattr(ConsistencyLevel, self.consistency),
-        )
-        auth = PlainTextAuthProvider(self.username, self.password or "") if self.username is not None else None
-        cluster = Cluster(
-            list(self.hosts),
-            port=self.port,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
-            auth_provider=auth,
-            protocol_version=self.protocol_version,
-            connect_timeout=5,
-            control_connection_timeout=5,
-        )
-        try:
-            session = cluster.connect()
-        except BaseException:
-            cluster.shutdown()
-            raise
-        return cluster, session
-
 
 def _ms(value: dt.datetime | None) -> int | None:
     if value is None:
@@ -179,8 +118,8 @@ class CassandraProjectionSink(SnapshotSink):
         t = self.target
         cluster, session = t.connect()
         try:
-            session.execute(_TABLE_CQL.format(ks=t.keyspace, table=t.table), timeout=60)
-            session.execute(_META_CQL.format(ks=t.keyspace, meta=t.meta_table), timeout=60)
+            session.execute(TABLE_CQL.format(ks=t.keyspace, table=t.table), timeout=60)
+            session.execute(META_CQL.format(ks=t.keyspace, meta=t.meta_table), timeout=60)
             self._insert = session.prepare(
                 f"INSERT INTO {t.keyspace}.{t.table} (sku_id, warehouse_id, available_qty, reserved_qty, atp_qty,"
                 " updated_at, commit_id) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"

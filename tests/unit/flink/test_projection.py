@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import re
+import subprocess
+import sys
 
-from inventory360.flink.projection import META_CQL, TABLE_CQL, CassandraConfig, WriteClock, replica_batches
-from inventory360.sinks import cassandra as engine_sink
+from inventory360.config import CassandraProjectionSettings, SqliteProjectionSettings
+from inventory360.flink.projection import WriteClock, replica_batches
+from inventory360.sinks.cassandra_target import CassandraTarget
 
 
 def test_write_clock_is_strictly_increasing_even_when_the_wall_clock_is_not() -> None:
@@ -26,16 +28,22 @@ def test_batches_share_a_replica_and_keep_a_partition_together() -> None:
     assert replica_batches({}, owner.__getitem__, 5) == []
 
 
-def _columns(cql: str) -> list[str]:
-    return re.sub(r"\s+", " ", cql.split("(", 1)[1]).strip().split(", ")
+def test_the_flink_writer_imports_no_dataframe_library() -> None:
+    """The Flink workers' venv has the cassandra driver but not Polars: the writer and its
+    shared target module must stay importable there."""
+    code = (
+        "import sys, inventory360.flink.projection; "
+        "bad = sorted({'polars', 'pandas', 'inventory360.sinks.cassandra'} & set(sys.modules)); "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_schema_is_the_engines_projection_table() -> None:
-    fields = {"ks": "supply", "table": "inventory_projection", "meta": "inventory_projection_meta"}
-    assert _columns(TABLE_CQL.format(**fields)) == _columns(engine_sink._TABLE_CQL.format(**fields))
-    assert _columns(META_CQL.format(**fields)) == _columns(engine_sink._META_CQL.format(**fields))
-
-
-def test_config_round_trips_through_the_plan() -> None:
-    c = CassandraConfig(hosts=("a", "b"), keyspace="k", table="t", username="u", password="p", consistency="ONE")
-    assert CassandraConfig.from_json(c.to_json()) == c
+def test_target_round_trips_through_the_plan_and_comes_from_settings() -> None:
+    c = CassandraTarget(hosts=("a", "b"), keyspace="k", table="t", username="u", password="p", consistency="ONE")
+    assert CassandraTarget.from_json(c.to_json()) == c
+    p = CassandraProjectionSettings(hosts=["h"], table="t", password="s3cret", consistency="ONE")
+    t = CassandraTarget.from_settings(p)
+    assert t is not None and (t.hosts, t.table, t.password, t.consistency) == (("h",), "t", "s3cret", "ONE")
+    assert t.meta_table == "t_meta"
+    assert CassandraTarget.from_settings(SqliteProjectionSettings()) is None

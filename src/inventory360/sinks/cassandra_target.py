@@ -1,0 +1,105 @@
+"""Where the Cassandra projection lives: its table definitions and how to connect.
+
+Shared by the engine's sink (:mod:`inventory360.sinks.cassandra`) and the Flink job's
+writer (:mod:`inventory360.flink.projection`); imports only the standard library and
+(lazily) the ``cassandra`` driver, so the Flink workers can import it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from inventory360.errors import ConfigError
+
+if TYPE_CHECKING:
+    from inventory360.config import CassandraProjectionSettings, SqliteProjectionSettings
+
+TABLE_CQL = """CREATE TABLE IF NOT EXISTS {ks}.{table} (
+  sku_id text, warehouse_id text, available_qty bigint, reserved_qty bigint, atp_qty bigint,
+  updated_at timestamp, commit_id bigint, PRIMARY KEY ((sku_id), warehouse_id))"""
+META_CQL = """CREATE TABLE IF NOT EXISTS {ks}.{meta} (
+  projection text, writer text, checkpoint bigint, ts_base bigint, committed_at timestamp, current_at timestamp,
+  PRIMARY KEY ((projection), writer))"""
+
+
+@dataclass(frozen=True, slots=True)
+class CassandraTarget:
+    """Where the projection lives and how to reach it."""
+
+    hosts: tuple[str, ...] = ("127.0.0.1",)
+    port: int = 9042
+    keyspace: str = "supply"
+    table: str = "inventory_projection"
+    local_dc: str | None = None
+    username: str | None = None
+    password: str | None = None
+    request_timeout: float = 10.0
+    consistency: str = "LOCAL_QUORUM"
+    protocol_version: int = 5
+
+    @property
+    def meta_table(self) -> str:
+        """Name of the meta table next to the projection table."""
+        return f"{self.table}_meta"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable form (the Flink job plan carries it to the workers)."""
+        d = asdict(self)
+        d["hosts"] = list(self.hosts)
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CassandraTarget:
+        """Inverse of :meth:`to_json`."""
+        return cls(**{**data, "hosts": tuple(data.get("hosts", ("127.0.0.1",)))})
+
+    @classmethod
+    def from_settings(cls, p: SqliteProjectionSettings | CassandraProjectionSettings) -> CassandraTarget | None:
+        """The target of the ``projection:`` settings (None for the SQLite projection)."""
+        if p.type != "cassandra":
+            return None
+        return cls(
+            hosts=tuple(p.hosts),
+            port=p.port,
+            keyspace=p.keyspace,
+            table=p.table,
+            local_dc=p.local_dc,
+            username=p.username,
+            password=None if p.password is None else p.password.get_secret_value(),
+            request_timeout=p.request_timeout_s,
+            consistency=p.consistency,
+        )
+
+    def connect(self, timeout: float | None = None) -> tuple[Any, Any]:
+        """A new ``(cluster, session)``: token-aware over DC-aware round robin, fast reconnection."""
+        from cassandra import ConsistencyLevel
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
+
+        for name in (self.keyspace, self.table):
+            if not name.replace("_", "").isalnum():
+                raise ConfigError(f"invalid Cassandra identifier {name!r} (letters, digits and _ only)")
+        profile = ExecutionProfile(
+            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=self.local_dc)),
+            request_timeout=timeout or self.request_timeout,
+            consistency_level=getattr(ConsistencyLevel, self.consistency),
+        )
+        auth = PlainTextAuthProvider(self.username, self.password or "") if self.username is not None else None
+        cluster = Cluster(
+            list(self.hosts),
+            port=self.port,
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            reconnection_policy=ExponentialReconnectionPolicy(0.5, 5.0),
+            auth_provider=auth,
+            protocol_version=self.protocol_version,
+            connect_timeout=5,
+            control_connection_timeout=5,
+        )
+        try:
+            session = cluster.connect()
+        except BaseException:
+            cluster.shutdown()
+            raise
+        return cluster, session
