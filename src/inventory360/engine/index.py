@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Protocol, TypeAlias
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from inventory360.sources import native
@@ -133,13 +132,6 @@ class KeyIndex:
         cols = self._map.take(ids, len(self.columns))
         return pa.table(dict(zip(self.columns, cols, strict=True)))
 
-    @property
-    def keys(self) -> pl.DataFrame:
-        """All keys in id order."""
-        frame = pl.from_arrow(self.take(np.arange(len(self), dtype=np.int64)))
-        assert isinstance(frame, pl.DataFrame)
-        return frame
-
     def resolve_new(
         self, columns: Sequence[Column], rows: np.ndarray | None = None, insert: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -158,17 +150,3 @@ class KeyIndex:
     def resolve(self, columns: Sequence[Column], rows: np.ndarray | None = None, insert: bool = True) -> np.ndarray:
         """Ids of rows ``rows`` (default: all) of ``columns``; see :meth:`resolve_new`."""
         return self.resolve_new(columns, rows, insert)[0]
-
-    def resolve_rows(self, keys: pl.DataFrame, insert: bool = True) -> np.ndarray:
-        """Id of every row of ``keys`` (rows may repeat); -1 for unknown when not inserting."""
-        if keys.height == 0:
-            return np.empty(0, dtype=np.int64)
-        return self.resolve([keys[c].to_arrow() for c in self.columns], insert=insert)
-
-    def lookup(self, keys: pl.DataFrame) -> np.ndarray:
-        """Ids of ``keys``; -1 where a key is unknown."""
-        return self.resolve_rows(keys, insert=False)
-
-    def insert(self, keys: pl.DataFrame) -> np.ndarray:
-        """Ids of ``keys``, giving new keys the next free ids in row order."""
-        return self.resolve_rows(keys, insert=True)

@@ -8,7 +8,6 @@ to keys by id and the restored key count is checked against the manifest.
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from inventory360.engine.engine import BatchResult, Engine
@@ -76,15 +75,13 @@ def load(engine: Engine, part: str, table: pa.Table) -> None:
     """Apply a base or segment table to ``engine`` (upsert by key)."""
     if table.num_rows == 0:
         return
-    df = pl.from_arrow(table)
-    assert isinstance(df, pl.DataFrame)
     if part == "keys":
-        ids = engine.keys.ids(df.select("sku_id", "warehouse_id"))
+        ids = engine.keys.resolve([table["sku_id"], table["warehouse_id"]])
         for c in KEY_STATE:
-            engine.keys.cols[c][ids] = df[c].to_numpy()
+            engine.keys.cols[c][ids] = table[c].to_numpy()
     elif part == "lines":
-        ids = engine.lines.ids(df.select("order_id", "line_no"))
+        ids = engine.lines.resolve([table["order_id"], table["line_no"]])
         for c in LINE_STATE:
-            engine.lines.cols[c][ids] = df[c].to_numpy()
+            engine.lines.cols[c][ids] = table[c].to_numpy()
     else:
-        engine.seen.insert(df.select("event_id"))
+        engine.seen.resolve([table["event_id"]])

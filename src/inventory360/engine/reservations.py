@@ -10,10 +10,10 @@ mixing positioned and unpositioned changes fall back to a small sequential loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -46,9 +46,9 @@ class LineTable:
     def __len__(self) -> int:
         return len(self.index)
 
-    def ids(self, lines: pl.DataFrame) -> np.ndarray:
-        """Ids of unique (order_id, line_no) rows, creating lines as needed."""
-        ids = self.index.insert(lines)
+    def resolve(self, columns: Sequence[pa.ChunkedArray | pa.Array], rows: np.ndarray | None = None) -> np.ndarray:
+        """Id of every selected ``(order_id, line_no)`` row (rows may repeat), creating lines."""
+        ids = self.index.resolve(columns, rows)
         self.cols.grow_to(len(self.index))
         return ids
 
@@ -75,8 +75,7 @@ def apply_orders(lines: LineTable, keys: KeyTable, orders: pa.Table, reserving: 
     n = orders.num_rows
     if n == 0:
         return _empty_outcome()
-    lid_all = lines.index.resolve([orders[c] for c in LINE_COLUMNS])
-    lines.cols.grow_to(len(lines.index))
+    lid_all = lines.resolve([orders[c] for c in LINE_COLUMNS])
     order = np.argsort(lid_all, kind="stable")  # by line, arrival order kept within a line
     lid = lid_all[order]
     col = _Columns(orders, order)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from inventory360.engine.columns import Columns
@@ -30,12 +29,6 @@ class KeyTable:
 
     def __len__(self) -> int:
         return len(self.index)
-
-    def ids(self, keys: pl.DataFrame) -> np.ndarray:
-        """Ids of unique ``(sku_id, warehouse_id)`` rows, creating keys as needed."""
-        ids = self.index.insert(keys)
-        self.cols.grow_to(len(self.index))
-        return ids
 
     def resolve(self, columns: Sequence[pa.ChunkedArray | pa.Array], rows: np.ndarray | None = None) -> np.ndarray:
         """Id of every selected ``(sku_id, warehouse_id)`` row (rows may repeat), creating keys."""

@@ -52,7 +52,6 @@ class BackgroundSink(SnapshotSink):
 
     def __init__(self, factory: Callable[[], SnapshotSink], max_pending_rows: int = 2_000_000) -> None:
         self.max_pending_rows = max_pending_rows
-        self.merged = 0  # checkpoints folded into a later commit (for tests and metrics)
         self._cv = threading.Condition()
         self._pending: list[tuple[pa.Table, int]] = []
         self._pending_rows = 0
@@ -60,7 +59,6 @@ class BackgroundSink(SnapshotSink):
         self._busy = False
         self._closing = False
         self._error: BaseException | None = None
-        self._inner: SnapshotSink | None = None
         self._thread = threading.Thread(target=self._run, args=(factory,), name="inv360-sink", daemon=True)
         self._thread.start()
         self.name = self._call(lambda inner: inner.name)
@@ -129,7 +127,7 @@ class BackgroundSink(SnapshotSink):
 
     def _run(self, factory: Callable[[], SnapshotSink]) -> None:
         try:
-            self._inner = inner = factory()
+            inner = factory()
         except BaseException as exc:
             self._fail(exc)
             return
@@ -156,7 +154,6 @@ class BackgroundSink(SnapshotSink):
             self._cv.notify_all()
         try:
             if batch:
-                self.merged += len(batch) - 1
                 inner.commit(merge_rows([t for t, _ in batch]), batch[-1][1])
         except BaseException as exc:
             log.error("%s sink failed: %s", inner.name, exc)

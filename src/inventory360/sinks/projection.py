@@ -322,7 +322,6 @@ class SqliteProjectionSink(SnapshotSink):
     def __init__(self, path: Path, safety: SafetyStock | None = None) -> None:
         self.path = path
         self.safety = safety or SafetyStock()
-        self._table = self.safety.lookup()
         self._judge = Judge(self.safety)
         try:
             ensure_schema(path)
@@ -339,12 +338,19 @@ class SqliteProjectionSink(SnapshotSink):
         r = self._conn.execute("SELECT v FROM meta WHERE k = 'safety'").fetchone()
         if r is not None and r[0] == fp:
             return
-        rows = self._conn.execute("SELECT sku_id, warehouse_id, available_qty, reserved_qty FROM inventory").fetchall()
-        atp = self.safety.compare == "atp"
-        upd = []
-        for sku, wh, a, res in rows:
-            t = self._table.get((sku, wh), self.safety.default)
-            upd.append((t, int((a - res if atp else a) < t), sku, wh))
+        query = "SELECT sku_id, warehouse_id, available_qty, reserved_qty FROM inventory"
+        stored = self._conn.execute(query).fetchall()
+        rows = pa.table(
+            {
+                "sku_id": pa.array([r[0] for r in stored], pa.string()),
+                "warehouse_id": pa.array([r[1] for r in stored], pa.string()),
+                "available_qty": pa.array([r[2] for r in stored], pa.int64()),
+                "reserved_qty": pa.array([r[3] for r in stored], pa.int64()),
+                "updated_at": pa.nulls(len(stored), pa.timestamp("ms")),
+            }
+        )
+        lv = self._judge.levels(rows)
+        upd = zip(lv.safety_stock.tolist(), lv.low.astype(np.int64).tolist(), lv.sku_id, lv.warehouse_id, strict=True)
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany(
