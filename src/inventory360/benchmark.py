@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from inventory360.datagen import START_MS, GeneratorSpec, generate, iso_ms
+from inventory360.datagen import START_MS, GeneratorSpec, generate
 from inventory360.pipeline import Input, LakeLayout, Pipeline, StepStats
+from inventory360.sources.timestamps import iso_ms
 
 
 @dataclass(slots=True)

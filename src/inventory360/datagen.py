@@ -18,12 +18,9 @@ from pathlib import Path
 
 import orjson
 
+from inventory360.sources.timestamps import iso_ms
+
 START_MS = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp() * 1000)
-
-
-def iso_ms(ms: int) -> str:
-    """ISO-8601 UTC with milliseconds and a Z."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(slots=True)

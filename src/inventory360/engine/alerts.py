@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from inventory360.errors import ConfigError
+from inventory360.records import pylist
 
 Compare = Literal["available", "atp"]
 AlertKind = Literal["LOW", "RECOVERED"]
@@ -125,22 +126,22 @@ class Judge:
 
     def levels(self, rows: pa.Table) -> Levels:
         """Each row of ``rows`` (``SNAPSHOT_SCHEMA``) with its threshold and low flag."""
-        av = _ints(rows["available_qty"])
-        rs = _ints(rows["reserved_qty"])
+        av = int_values(rows["available_qty"])
+        rs = int_values(rows["reserved_qty"])
         thr = self.thresholds(rows)
         qty = av - rs if self.safety.compare == "atp" else av
         return Levels(
-            rows["sku_id"].to_pylist(),
-            rows["warehouse_id"].to_pylist(),
+            pylist(rows["sku_id"]),
+            pylist(rows["warehouse_id"]),
             av,
             rs,
-            rows["updated_at"].cast(pa.int64()).to_pylist(),
+            pylist(rows["updated_at"]),
             thr,
             qty < thr,
         )
 
 
-def _ints(col: pa.ChunkedArray) -> np.ndarray:
+def int_values(col: pa.ChunkedArray) -> np.ndarray:
     """An int64 column as numpy, nulls as 0."""
     filled = col.fill_null(0) if col.null_count else col
     return np.asarray(filled.to_numpy(), dtype=np.int64)

@@ -31,19 +31,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from inventory360.flink.decode import Message
-
-
-def iso_ms(ms: int | None) -> str | None:
-    """Epoch milliseconds as ISO-8601 UTC with a Z, as :func:`inventory360.sinks.alerts.iso_ms`."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+from inventory360.sources.timestamps import iso_ms
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,8 @@ import time
 
 from pydantic import BaseModel, Field
 
-from inventory360.sinks.alerts import iso_ms
 from inventory360.sinks.projection import StockRow
+from inventory360.sources.timestamps import iso_ms
 
 
 class InventoryItem(BaseModel):

@@ -245,6 +245,7 @@ class Service:
         from inventory360.serve.app import create_app
         from inventory360.sinks.alerts import AlertSink, AlertStore
         from inventory360.sinks.background import BackgroundSink
+        from inventory360.sinks.live import LiveProjection
         from inventory360.sinks.projection import SqliteProjection, SqliteProjectionSink
 
         s = self.settings
@@ -256,13 +257,16 @@ class Service:
         def sinks(pipeline_id: str) -> list[Any]:
             out: list[Any] = []
             if target is None:
-                # SQLite upserts run beside the engine; checkpoints that queue up are merged.
+                # The API reads recent checkpoints from memory; SQLite upserts run beside
+                # the engine, merging checkpoints that queue up.
+                assert isinstance(self.store, LiveProjection)
+                out.append(self.store.sink)  # first: visible as soon as the checkpoint is durable
                 out.append(BackgroundSink(lambda: SqliteProjectionSink(projection_path(lake), safety)))
             else:
                 from inventory360.sinks.cassandra import CassandraProjectionSink
 
                 out.append(CassandraProjectionSink(target, pipeline_id, cancel=self._cancel))
-            self._proj.append(out[0])
+            self._proj.append(out[-1])  # the durable projection's sink
             alert_sink = AlertSink(alerts_path(lake), safety, export=lake / "alerts.jsonl")
             out.append(alert_sink)
             out.extend(publish_sinks(s, lake, pipeline_id, alert_sink.since, dead_letters, self._cancel))
@@ -281,7 +285,7 @@ class Service:
         metrics = PipelineMetrics(registry)
         metrics.attach(self.pipeline)
         if target is None:
-            self.store = SqliteProjection(projection_path(lake))
+            self.store = LiveProjection(SqliteProjection(projection_path(lake)), safety)
         else:
             from inventory360.sinks.cassandra import CassandraProjection
 

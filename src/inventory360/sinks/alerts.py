@@ -20,20 +20,21 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import orjson
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inventory360.engine.alerts import AlertKind, Judge, SafetyStock
+from inventory360.engine.alerts import AlertKind, Judge, SafetyStock, int_values
 from inventory360.errors import SinkError
+from inventory360.records import pylist
 from inventory360.sinks.base import SnapshotSink
 from inventory360.sinks.sqlite import ThreadConnections
+from inventory360.sources.timestamps import iso_ms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -59,13 +60,6 @@ _COLS = (
     "seq, kind, sku_id, warehouse_id, available_qty, reserved_qty, safety_stock, compare, event_time, "
     "checkpoint, emitted_at"
 )
-
-
-def iso_ms(ms: int | None) -> str | None:
-    """Epoch milliseconds as ISO-8601 UTC with a Z (None stays None)."""
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +96,90 @@ class Alert:
         }
 
 
+def _key(sku: str, wh: str) -> str:
+    """One string per key, ``<len(sku)>:<sku>:<wh>``: unambiguous whatever the ids hold."""
+    return f"{len(sku)}:{sku}:{wh}"
+
+
+def _keys_of(rows: pa.Table) -> pa.ChunkedArray:
+    """:func:`_key` of every row, vectorised."""
+    sku_len = pc.cast(pc.utf8_length(rows["sku_id"]), pa.string())
+    return pc.binary_join_element_wise(sku_len, rows["sku_id"], rows["warehouse_id"], ":")
+
+
+#: Columns of the ``alerts`` table, in order.
+_TABLE_COLS = (
+    "seq",
+    "kind",
+    "sku_id",
+    "warehouse_id",
+    "available_qty",
+    "reserved_qty",
+    "safety_stock",
+    "compare",
+    "event_time",
+    "checkpoint",
+    "emitted_at",
+)
+
+
+def _new_alerts(
+    rows: pa.Table,
+    crossed: np.ndarray,
+    low: np.ndarray,
+    av: np.ndarray,
+    rs: np.ndarray,
+    thr: np.ndarray,
+    last_seq: int,
+    compare: str,
+    checkpoint_id: int,
+    now: float,
+) -> dict[str, pa.Array]:
+    """The alerts of the rows at ``crossed`` as columns of the ``alerts`` table (no Python loop)."""
+    n = int(crossed.size)
+    take = pa.array(crossed, pa.int64())
+    return {
+        "seq": pa.array(np.arange(last_seq + 1, last_seq + 1 + n, dtype=np.int64)),
+        "kind": pa.array(np.where(low[crossed], "LOW", "RECOVERED").astype(object), pa.string()),
+        "sku_id": rows["sku_id"].take(take).combine_chunks(),
+        "warehouse_id": rows["warehouse_id"].take(take).combine_chunks(),
+        "available_qty": pa.array(av[crossed]),
+        "reserved_qty": pa.array(rs[crossed]),
+        "safety_stock": pa.array(thr[crossed]),
+        "compare": pa.array([compare] * n, pa.string()),
+        "event_time": rows["updated_at"].take(take).combine_chunks().cast(pa.int64()),
+        "checkpoint": pa.array(np.full(n, checkpoint_id, dtype=np.int64)),
+        "emitted_at": pa.array(np.full(n, now, dtype=np.float64)),
+    }
+
+
+def _export_lines(new: dict[str, pa.Array]) -> bytes:
+    """JSON Lines of new alerts, each exactly ``Alert.to_json()`` (vectorised with Polars)."""
+
+    def iso(ms: pa.Array) -> pl.Expr:
+        return pl.lit(pl.Series(ms)).cast(pl.Datetime("ms")).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+
+    av, rs = pl.Series(new["available_qty"]), pl.Series(new["reserved_qty"])
+    df = pl.DataFrame(
+        {
+            "seq": pl.Series(new["seq"]),
+            "kind": pl.Series(new["kind"]),
+            "sku_id": pl.Series(new["sku_id"]),
+            "warehouse_id": pl.Series(new["warehouse_id"]),
+            "available_qty": av,
+            "reserved_qty": rs,
+            "safety_stock": pl.Series(new["safety_stock"]),
+            "compare": pl.Series(new["compare"]),
+            "checkpoint": pl.Series(new["checkpoint"]),
+            "atp_qty": av - rs,
+        }
+    ).with_columns(
+        event_time=iso(new["event_time"]),
+        emitted_at=pl.lit(iso_ms(int(new["emitted_at"][0].as_py() * 1000)) if len(new["seq"]) else None),
+    )
+    return df.write_ndjson().encode()
+
+
 def _alert(r: tuple[object, ...]) -> Alert:
     return Alert(
         int(r[0]),  # type: ignore[call-overload]
@@ -130,8 +208,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 class AlertSink(SnapshotSink):
     """Evaluates crossings per checkpoint; state, alerts and checkpoint id commit together.
 
-    ``listeners`` are called with the new alerts after they are durable (from the
-    pipeline thread; they must not block). ``export`` is the JSON Lines file (None: none).
+    ``export`` is the JSON Lines file (None: none).
     """
 
     name = "alerts"
@@ -141,17 +218,17 @@ class AlertSink(SnapshotSink):
         path: Path,
         safety: SafetyStock,
         export: Path | None = None,
-        listeners: list[Callable[[list[Alert]], None]] | None = None,
     ) -> None:
         self.path = path
         self.safety = safety
         self._judge = Judge(safety)
         self.export = export
-        self.listeners = listeners or []
         try:
             self._conn = _connect(path)
             self._conn.execute("PRAGMA synchronous = FULL")  # alerts leave the process: never roll back
-            self._low: set[tuple[str, str]] = set(self._conn.execute("SELECT sku_id, warehouse_id FROM low_keys"))
+            self._low: set[str] = {
+                _key(sku, wh) for sku, wh in self._conn.execute("SELECT sku_id, warehouse_id FROM low_keys")
+            }
             self._last_seq = int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM alerts").fetchone()[0])
         except sqlite3.Error as exc:
             raise SinkError(f"cannot open alert store {path}: {exc}") from exc
@@ -173,39 +250,24 @@ class AlertSink(SnapshotSink):
             return
         now = time.time()
         cmp = self.safety.compare
-        lv = self._judge.levels(rows)
+        thr = self._judge.thresholds(rows)
+        av = int_values(rows["available_qty"])
+        rs = int_values(rows["reserved_qty"])
+        low = (av - rs if cmp == "atp" else av) < thr
         if self._low:
-            # One string per key, "<len(sku)>:<sku>:<wh>": unambiguous whatever the ids hold.
-            sku_len = pc.cast(pc.utf8_length(rows["sku_id"]), pa.string())
-            joined = pc.binary_join_element_wise(sku_len, rows["sku_id"], rows["warehouse_id"], ":")
-            low_now = pa.array([f"{len(sku)}:{sku}:{wh}" for sku, wh in self._low], pa.string())
-            was = pc.is_in(joined, value_set=low_now).to_numpy(zero_copy_only=False).astype(bool)
-            crossed = np.flatnonzero(lv.low != was)
+            low_now = pa.array(list(self._low), pa.string())
+            was = pc.is_in(_keys_of(rows), value_set=low_now).to_numpy(zero_copy_only=False).astype(bool)
+            crossed = np.flatnonzero(low != was)
         else:
-            crossed = np.flatnonzero(lv.low)
+            crossed = np.flatnonzero(low)
         seq = self._last_seq
-        new: list[tuple[object, ...]] = []
-        went_low: list[tuple[str, str]] = []
-        went_ok: list[tuple[str, str]] = []
-        for i in crossed.tolist():
-            key = (lv.sku_id[i], lv.warehouse_id[i])
-            low = bool(lv.low[i])
-            (went_low if low else went_ok).append(key)
-            seq += 1
-            new.append(
-                (
-                    seq,
-                    "LOW" if low else "RECOVERED",
-                    *key,
-                    int(lv.available_qty[i]),
-                    int(lv.reserved_qty[i]),
-                    int(lv.safety_stock[i]),
-                    cmp,
-                    lv.updated_at_ms[i],
-                    checkpoint_id,
-                    now,
-                )
-            )
+        new = _new_alerts(rows, crossed, low, av, rs, thr, seq, cmp, checkpoint_id, now)
+        n = len(new["seq"])
+        is_low = pa.array(low[crossed])
+        went_low, went_ok = (
+            list(zip(pylist(new["sku_id"].filter(m)), pylist(new["warehouse_id"].filter(m)), strict=True))
+            for m in (is_low, pc.invert(is_low))
+        )
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -213,7 +275,7 @@ class AlertSink(SnapshotSink):
                 conn.executemany(
                     "INSERT INTO alerts (seq, kind, sku_id, warehouse_id, available_qty, reserved_qty, safety_stock, "
                     "compare, event_time, checkpoint, emitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    new,
+                    zip(*(pylist(new[c]) for c in _TABLE_COLS), strict=True),
                 )
                 conn.executemany("INSERT OR IGNORE INTO low_keys VALUES (?, ?)", went_low)
                 conn.executemany("DELETE FROM low_keys WHERE sku_id = ? AND warehouse_id = ?", went_ok)
@@ -225,14 +287,11 @@ class AlertSink(SnapshotSink):
                 raise
         except sqlite3.Error as exc:
             raise SinkError(f"alert commit {checkpoint_id} failed: {exc}") from exc
-        self._low.update(went_low)
-        self._low.difference_update(went_ok)
-        self._last_seq = seq
-        if new:
-            emitted = [_alert(r) for r in new]  # exactly the rows just committed, in seq order
-            self._write_export(emitted)
-            for listener in self.listeners:
-                listener(emitted)
+        self._low.update(_key(sku, wh) for sku, wh in went_low)
+        self._low.difference_update(_key(sku, wh) for sku, wh in went_ok)
+        self._last_seq = seq + n
+        if n and self.export is not None:
+            self._append_export(_export_lines(new), seq + n)
 
     def since(self, seq: int, limit: int = 1_000_000) -> list[Alert]:
         """Alerts with a sequence number above ``seq``, oldest first."""
@@ -262,13 +321,16 @@ class AlertSink(SnapshotSink):
         return self._exported
 
     def _write_export(self, alerts: list[Alert]) -> None:
-        if self.export is None or not alerts:
-            return
+        """Append ``alerts`` (read back from the table) not yet in the file."""
         data = b"".join(orjson.dumps(a.to_json()) + b"\n" for a in alerts if a.seq > self._exported)
         if data:
-            with self.export.open("ab") as f:
-                f.write(data)
-            self._exported = alerts[-1].seq
+            self._append_export(data, alerts[-1].seq)
+
+    def _append_export(self, data: bytes, last_seq: int) -> None:
+        assert self.export is not None
+        with self.export.open("ab") as f:
+            f.write(data)
+        self._exported = last_seq
 
     def close(self) -> None:
         """Close the database."""

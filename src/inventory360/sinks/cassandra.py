@@ -56,6 +56,7 @@ import pyarrow as pa
 
 from inventory360.engine.alerts import SafetyStock
 from inventory360.errors import ConfigError, TerminalSinkError, TransientSinkError
+from inventory360.records import pylist
 from inventory360.sinks.base import SnapshotSink
 from inventory360.sinks.cassandra_target import META_CQL, TABLE_CQL, CassandraTarget
 from inventory360.sinks.projection import Page, ProjectionStatus, ProjectionStore, StockRow, WarehouseTotals
@@ -230,11 +231,11 @@ class CassandraProjectionSink(SnapshotSink):
     def _batches(self, rows: pa.Table, checkpoint_id: int, ts: int) -> list[Any]:
         from cassandra.query import BatchStatement, BatchType
 
-        skus = rows.column("sku_id").to_pylist()
-        whs = rows.column("warehouse_id").to_pylist()
-        av = rows.column("available_qty").to_pylist()
-        rs = rows.column("reserved_qty").to_pylist()
-        ts_ms = rows.column("updated_at").cast(pa.int64()).to_pylist()
+        skus = pylist(rows.column("sku_id"))
+        whs = pylist(rows.column("warehouse_id"))
+        av = pylist(rows.column("available_qty"))
+        rs = pylist(rows.column("reserved_qty"))
+        ts_ms = pylist(rows.column("updated_at"))
         by_sku: dict[str, list[int]] = defaultdict(list)
         for i, sku in enumerate(skus):
             by_sku[sku].append(i)

@@ -132,6 +132,10 @@ class ProjectionStore(ABC):
         """Wall-clock seconds when the projection was last known current (None: never)."""
 
     @abstractmethod
+    def last_checkpoint(self) -> int:
+        """The checkpoint id of the newest committed batch (0 when none)."""
+
+    @abstractmethod
     def status(self) -> ProjectionStatus:
         """Counts and totals (may be cached for about a second)."""
 

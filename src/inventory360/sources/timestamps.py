@@ -14,6 +14,7 @@ apart by magnitude (|v| ≥ 10¹⁴ is µs, ≥ 10¹⁷ is ns: 10¹⁴ ms is the
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -68,3 +69,17 @@ def int_time_ms(value: int) -> int:
 def in_range(ms: int) -> bool:
     """Whether ``ms`` fits a TIMESTAMP(3) between years 1 and 9999."""
     return MIN_MS <= ms <= MAX_MS
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(second: int) -> str:
+    d = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=second)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
+
+
+def iso_ms(ms: int | None) -> str | None:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds and a Z (None stays None); exact, cached per second."""
+    if ms is None:
+        return None
+    second, milli = divmod(ms, 1000)
+    return f"{_iso_second(second)}.{milli:03d}Z"

@@ -126,3 +126,33 @@ def test_bad_safety_stock_file(tmp_path: Path, text: str) -> None:
     f.write_text(text)
     with pytest.raises(ConfigError):
         SafetyStock.load(f, 10)
+
+
+def test_vectorised_export_is_exactly_the_stored_alerts(tmp_path: Path) -> None:
+    """The export written per commit (Polars) equals ``Alert.to_json`` of the table's rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    from inventory360.records import SNAPSHOT_SCHEMA
+
+    rng = np.random.default_rng(7)
+    skus = ["A", "é\"\\x", "SKU:1", "雪", "s p"]
+    sink = AlertSink(tmp_path / "a.sqlite", SafetyStock(default=10, compare="atp"), export=tmp_path / "a.jsonl")
+    for cid in range(1, 6):
+        n = 40
+        times = rng.integers(-10**11, 10**13, n)
+        table = pa.table(
+            {
+                "sku_id": [skus[i % len(skus)] for i in range(n)],
+                "warehouse_id": [f"W{i // len(skus)}" for i in range(n)],
+                "available_qty": rng.integers(0, 25, n),
+                "reserved_qty": rng.integers(0, 10, n),
+                "updated_at": pa.array(times, mask=rng.random(n) < 0.2).cast(pa.timestamp("ms")),
+            }
+        ).cast(SNAPSHOT_SCHEMA)
+        sink.commit(table, cid)
+    stored = [a.to_json() for a in sink.since(0)]
+    assert len(stored) > 40
+    assert export(tmp_path / "a.jsonl") == stored
+    assert any(a["event_time"] is None for a in stored)
+    sink.close()

@@ -8,7 +8,7 @@ import pytest
 from conftest import T0
 from inventory360.sources.debezium import DebeziumOrderDecoder
 from inventory360.sources.deltas import DeltaDecoder
-from inventory360.sources.timestamps import parse_iso_ms
+from inventory360.sources.timestamps import iso_ms, parse_iso_ms
 
 GOOD = {
     "sku_id": "A",
@@ -241,3 +241,20 @@ def test_decode_batches_keep_line_numbers_and_count_skips() -> None:
     assert out.table["line"].to_pylist() == [0, 3]
     assert out.errors == [(2, "invalid JSON"), (5, "sku_id: empty")]
     assert out.skipped == 2
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (-1, "1969-12-31T23:59:59.999Z"),
+        (1_793_491_200_001, "2026-11-01T00:00:00.001Z"),
+        (-62_135_596_800_000, "0001-01-01T00:00:00.000Z"),
+        (253_402_300_799_999, "9999-12-31T23:59:59.999Z"),  # exact (a float division gave .998)
+        (None, None),
+    ],
+)
+def test_iso_ms_is_exact_and_round_trips(ms: int | None, text: str | None) -> None:
+    assert iso_ms(ms) == text
+    if text is not None:
+        assert parse_iso_ms(text) == ms
