@@ -102,14 +102,15 @@ def test_replays_into_the_lake_match_oracle(
     for i, (d, o) in enumerate(zip(splits(data.draw, deltas, k), splits(data.draw, orders, k), strict=True)):
         files_d = [write_lines(root / f"d{i}.jsonl", d)] if d else []
         files_o = [write_lines(root / f"o{i}.jsonl", o)] if o else []
-        pipe = Pipeline(
-            LakeLayout(root / "lake"),
-            build_inputs(files_d, files_o),
-            batch_bytes=data.draw(st.sampled_from([200, 1 << 20])),
-        )
-        pipe.open()
-        pipe.run()
-        pipe.close()
+        # Draw before opening the files: a draw may abort the example (hypothesis), which
+        # would leave the sources open.
+        batch_bytes = data.draw(st.sampled_from([200, 1 << 20]))
+        pipe = Pipeline(LakeLayout(root / "lake"), build_inputs(files_d, files_o), batch_bytes=batch_bytes)
+        try:
+            pipe.open()
+            pipe.run()
+        finally:
+            pipe.close()
     if not deltas and not orders:
         return
     got = rows_of(read_snapshot(root / "lake" / "warehouse", "inventory360", "inventory_snapshot"))
