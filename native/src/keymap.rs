@@ -1,9 +1,14 @@
 //! `KeyMap`: dense ids for rows of Arrow string columns, resolved a batch at a time.
 //!
 //! Keys are stored once, encoded (per column: a null tag, or a value tag, the length and
-//! the bytes) in one arena; an open-addressing table (linear probing, power-of-two size,
-//! load at most 1/2) maps each key to its id. Every hit compares the whole encoded key,
-//! so two keys can never share an id. Ids are 0, 1, 2, … in insertion order.
+//! the bytes) in one arena, each after its id; an open-addressing table (linear probing,
+//! power-of-two size, load at most 1/2) maps each key to where it lies in the arena. Every
+//! hit compares the whole encoded key, so two keys can never share an id. Ids are 0, 1, 2,
+//! … in insertion order.
+//!
+//! The encoding is prefix-free (a fixed number of columns, each self-delimiting), which is
+//! what lets a probe compare a query with the arena bytes at a slot's offset without
+//! knowing the stored key's length: equal bytes over the query's length mean equal keys.
 
 /// One Arrow `string`/`large_string` column, borrowed from Python for one call.
 #[derive(Clone, Copy)]
@@ -75,9 +80,10 @@ fn hash(bytes: &[u8]) -> u64 {
     fmix(h)
 }
 
-/// The map. A slot holds the hash's high 32 bits and `id + 1` in the low 32 (0: empty), so
-/// most probes are decided without touching the key; `hashes[id]` and `ends[id]` describe
-/// key `id`.
+/// The map. A slot holds the hash's high 24 bits and, in the low 40, `1 +` the arena offset
+/// of the key's entry (0: empty), so most probes are decided without touching the key and
+/// a hit reads one arena entry: the id (`u32`, little-endian) followed by the encoded key.
+/// `hashes[id]` and `ends[id]` (the end of entry `id`) serve growing and gathering.
 #[derive(Default)]
 pub struct KeyMap {
     arena: Vec<u8>,
@@ -86,9 +92,41 @@ pub struct KeyMap {
     slots: Vec<u64>,
 }
 
+const TAG: u64 = 0xFFFF_FF00_0000_0000;
+const OFF: u64 = !TAG;
+/// Bytes of the id before each key in the arena.
+const ID: usize = 4;
+
 #[inline]
-fn slot_of(h: u64, id: usize) -> u64 {
-    (h & 0xFFFF_FFFF_0000_0000) | (id as u64 + 1)
+fn slot_of(h: u64, start: usize) -> u64 {
+    (h & TAG) | (start as u64 + 1)
+}
+
+/// Byte equality of two short slices without a call into libc.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut i = 0;
+    // SAFETY: every read is within the first `n` bytes of both slices.
+    unsafe {
+        while i + 8 <= n {
+            if (pa.add(i) as *const u64).read_unaligned() != (pb.add(i) as *const u64).read_unaligned() {
+                return false;
+            }
+            i += 8;
+        }
+        while i < n {
+            if *pa.add(i) != *pb.add(i) {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    true
 }
 
 #[inline]
@@ -107,23 +145,42 @@ impl KeyMap {
         self.ends.len()
     }
 
+    fn start(&self, id: usize) -> usize {
+        if id == 0 {
+            0
+        } else {
+            self.ends[id - 1]
+        }
+    }
+
     fn key(&self, id: usize) -> &[u8] {
-        let start = if id == 0 { 0 } else { self.ends[id - 1] };
-        &self.arena[start..self.ends[id]]
+        &self.arena[self.start(id) + ID..self.ends[id]]
     }
 
     fn grow(&mut self) {
         let cap = (self.slots.len() * 2).max(1024);
         let mask = cap - 1;
         let mut slots = vec![0u64; cap];
-        for (id, &h) in self.hashes.iter().enumerate() {
+        let mut start = 0;
+        for (&h, &end) in self.hashes.iter().zip(&self.ends) {
             let mut at = (h as usize) & mask;
             while slots[at] != 0 {
                 at = (at + 1) & mask;
             }
-            slots[at] = slot_of(h, id);
+            slots[at] = slot_of(h, start);
+            start = end;
         }
         self.slots = slots;
+    }
+
+    /// The id of the entry at arena offset `start` when its key is `key`.
+    #[inline(always)]
+    fn entry_id(&self, start: usize, key: &[u8]) -> Option<i64> {
+        let entry = self.arena.get(start..start + ID + key.len())?;
+        if !bytes_eq(&entry[ID..], key) {
+            return None;
+        }
+        Some(u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]) as i64)
     }
 
     /// The id of `key` (hash `h`), inserting it when `insert`; `(id, created)`, id -1 if absent.
@@ -133,17 +190,16 @@ impl KeyMap {
             self.grow();
         }
         let mask = self.slots.len() - 1;
-        let tag = h & 0xFFFF_FFFF_0000_0000;
+        let tag = h & TAG;
         let mut at = (h as usize) & mask;
         loop {
             let s = self.slots[at];
             if s == 0 {
                 break;
             }
-            if s & 0xFFFF_FFFF_0000_0000 == tag {
-                let id = ((s & 0xFFFF_FFFF) - 1) as usize;
-                if self.hashes[id] == h && self.key(id) == key {
-                    return (id as i64, false);
+            if s & TAG == tag {
+                if let Some(id) = self.entry_id(((s & OFF) - 1) as usize, key) {
+                    return (id, false);
                 }
             }
             at = (at + 1) & mask;
@@ -152,10 +208,13 @@ impl KeyMap {
             return (-1, false);
         }
         let id = self.len();
+        let start = self.arena.len();
+        assert!(id < u32::MAX as usize && (start as u64) < OFF, "KeyMap full: 2^32 keys or 2^40 bytes");
+        self.arena.extend_from_slice(&(id as u32).to_le_bytes());
         self.arena.extend_from_slice(key);
         self.ends.push(self.arena.len());
         self.hashes.push(h);
-        self.slots[at] = slot_of(h, id);
+        self.slots[at] = slot_of(h, start);
         (id as i64, true)
     }
 
@@ -196,14 +255,24 @@ impl KeyMap {
             ends.push(buf.len());
         }
         // Pass 2: probe, prefetching the slot a few keys ahead (the table is far bigger
-        // than the caches, so each probe would otherwise wait for memory).
-        const AHEAD: usize = 12;
+        // than the caches, so each probe would otherwise wait for memory), and half as far
+        // ahead the arena entry that slot names (by then the slot is cached).
+        const AHEAD: usize = 16;
+        const HALF: usize = AHEAD / 2;
         let mut ids = Vec::with_capacity(m);
         let mut created = Vec::new();
         for k in 0..m {
-            if k + AHEAD < m && !self.slots.is_empty() {
+            if !self.slots.is_empty() {
                 let mask = self.slots.len() - 1;
-                prefetch(self.slots.as_ptr().wrapping_add(hs[k + AHEAD] as usize & mask));
+                if k + AHEAD < m {
+                    prefetch(self.slots.as_ptr().wrapping_add(hs[k + AHEAD] as usize & mask));
+                }
+                if k + HALF < m {
+                    let s = self.slots[hs[k + HALF] as usize & mask];
+                    if s != 0 {
+                        prefetch(self.arena.as_ptr().wrapping_add(((s & OFF) - 1) as usize));
+                    }
+                }
             }
             let start = if k == 0 { 0 } else { ends[k - 1] };
             let (id, new) = self.find(&buf[start..ends[k]], hs[k], insert);
