@@ -129,6 +129,33 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     true
 }
 
+/// Asks the kernel for transparent huge pages under a large table (the probes are random:
+/// with 4 KiB pages nearly every one also misses the TLB). A hint only: ignored where THP
+/// is off or the call fails.
+fn huge_pages<T>(v: &Vec<T>) {
+    const HUGE: usize = 2 << 20;
+    let bytes = v.capacity() * std::mem::size_of::<T>();
+    if bytes < 2 * HUGE {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        extern "C" {
+            fn madvise(addr: *mut std::ffi::c_void, len: usize, advice: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        const MADV_HUGEPAGE: std::ffi::c_int = 14;
+        let start = (v.as_ptr() as usize).next_multiple_of(HUGE);
+        let end = (v.as_ptr() as usize + bytes) & !(HUGE - 1);
+        if end > start {
+            // SAFETY: the range lies inside the vector's allocation; MADV_HUGEPAGE changes
+            // no contents and no mapping, only how later faults are served.
+            unsafe {
+                madvise(start as *mut std::ffi::c_void, end - start, MADV_HUGEPAGE);
+            }
+        }
+    }
+}
+
 #[inline]
 fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
@@ -161,6 +188,7 @@ impl KeyMap {
         let cap = (self.slots.len() * 2).max(1024);
         let mask = cap - 1;
         let mut slots = vec![0u64; cap];
+        huge_pages(&slots);
         let mut start = 0;
         for (&h, &end) in self.hashes.iter().zip(&self.ends) {
             let mut at = (h as usize) & mask;
@@ -209,6 +237,10 @@ impl KeyMap {
         }
         let id = self.len();
         let start = self.arena.len();
+        if self.arena.capacity() - start < ID + key.len() {
+            self.arena.reserve(ID + key.len());
+            huge_pages(&self.arena);
+        }
         assert!(id < u32::MAX as usize && (start as u64) < OFF, "KeyMap full: 2^32 keys or 2^40 bytes");
         self.arena.extend_from_slice(&(id as u32).to_le_bytes());
         self.arena.extend_from_slice(key);
