@@ -21,11 +21,15 @@ from inventory360.sinks.base import SnapshotSink
 log = logging.getLogger(__name__)
 
 NATIVE = {"write.native.enabled": "true", "read.native.enabled": "true"}
+#: Plain-encoded Parquet columns: quantities and times hardly repeat, so dictionaries cost
+#: CPU and bytes (``bench/bench_paimon_write.py``: 0.86 instead of 0.98 µs and 12.5
+#: instead of 17.9 bytes per row). Also applied to tables created before, for new files.
+FILE_OPTIONS = {"parquet.enable.dictionary": "false"}
 
 
 def table_options(bucket: int) -> dict[str, str]:
     """Options the table is created with."""
-    return {"bucket": str(bucket), "sequence.field": "updated_at", **NATIVE}
+    return {"bucket": str(bucket), "sequence.field": "updated_at", **NATIVE, **FILE_OPTIONS}
 
 
 def open_catalog(warehouse: Path) -> Any:
@@ -54,7 +58,7 @@ def open_table(warehouse: Path, database: str, table: str, bucket: int, create: 
         t = catalog.get_table(ident)
     except Exception as exc:
         raise TerminalSinkError(f"no Paimon table {ident} under {warehouse}") from exc
-    return t.copy(NATIVE)
+    return t.copy({**NATIVE, **FILE_OPTIONS})
 
 
 def read_snapshot(warehouse: Path, database: str, table: str) -> pa.Table:
