@@ -128,10 +128,17 @@ def _accept_by_position(
     all_file = np.concatenate([c_file, st["pos_file"][sid]])
     all_pos = np.concatenate([c_pos, st["pos"][sid]])
     all_row = np.concatenate([c_row, st["pos_row"][sid]])
-    order = np.lexsort((all_row, all_pos, all_file))
-    f, p, r = all_file[order], all_pos[order], all_row[order]
-    new_val = np.ones(order.size, dtype=bool)
-    new_val[1:] = (f[1:] != f[:-1]) | (p[1:] != p[:-1]) | (r[1:] != r[:-1])
+    new_val = np.ones(all_file.size, dtype=bool)
+    if _packs(all_file, 15) and _packs(all_pos, 32) and _packs(all_row, 16):
+        # One int64 per position, same order as (file, pos, row): one sort instead of three.
+        packed = (all_file << 48) | (all_pos << 16) | all_row
+        order = np.argsort(packed)
+        sp = packed[order]
+        new_val[1:] = sp[1:] != sp[:-1]
+    else:
+        order = np.lexsort((all_row, all_pos, all_file))
+        f, p, r = all_file[order], all_pos[order], all_row[order]
+        new_val[1:] = (f[1:] != f[:-1]) | (p[1:] != p[:-1]) | (r[1:] != r[:-1])
     dense = np.empty(order.size, dtype=np.int64)
     dense[order] = np.cumsum(new_val)  # ranks start at 1
     rank_e = dense[:n]
@@ -147,6 +154,11 @@ def _accept_by_position(
     prev[first] = 0
     result: np.ndarray = rank_e >= np.maximum(prev, rank_s)
     return result
+
+
+def _packs(values: np.ndarray, bits: int) -> bool:
+    """Whether every value is in ``[0, 2**bits)``."""
+    return not values.size or (int(values.min()) >= 0 and int(values.max()) < (1 << bits))
 
 
 def _accept_sequential(
