@@ -14,6 +14,7 @@ mod batch;
 mod columns;
 mod deltas;
 mod json;
+mod kafka;
 mod keymap;
 mod orders;
 mod pool;
@@ -356,6 +357,7 @@ fn strip(text: &str) -> &str {
 fn inventory360_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Buffer>()?;
     m.add_class::<PyKeyMap>()?;
+    kafka::register(m)?;
     m.add_function(wrap_pyfunction!(decode_deltas, m)?)?;
     m.add_function(wrap_pyfunction!(decode_orders, m)?)?;
     m.add_function(wrap_pyfunction!(parse_iso_ms, m)?)?;

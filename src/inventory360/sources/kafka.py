@@ -1,4 +1,4 @@
-"""Kafka topics as a resumable source (confluent-kafka, manual assignment).
+"""Kafka topics as a resumable source (librdkafka through the native extension, manual assignment).
 
 Offsets are never committed to Kafka: the position (next offset per partition) lives in
 the engine's checkpoint, next to the state it produced, which is what makes the pipeline
@@ -16,10 +16,11 @@ logger (:data:`CLIENT_LOG`), with the lines an outage repeats rate-limited.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import threading
 import time
-from collections import deque
 from typing import Any
 
 import numpy as np
@@ -33,9 +34,10 @@ log = logging.getLogger(__name__)
 class _RateLimitOutageLines(logging.Filter):
     """Passes at most one librdkafka line per client and ``facilities`` entry every ``every_s``.
 
-    confluent-kafka logs ``"%s [%s] %s"`` with (facility, client name, message). While a
-    broker is down or restarting, each client logs a ``FAIL`` (connection refused) or
-    ``METADATAUPDATE`` (leader not known yet) line every few tens of milliseconds.
+    Client log lines are logged as ``"%s [%s] %s"`` with (facility, client name, message), by
+    confluent-kafka (producers) and by :class:`KafkaSource` alike. While a broker is down or
+    restarting, each client logs a ``FAIL`` (connection refused) or ``METADATAUPDATE``
+    (leader not known yet) line every few tens of milliseconds.
     """
 
     def __init__(
@@ -68,7 +70,7 @@ CLIENT_LOG.addFilter(_RateLimitOutageLines())
 
 
 class ClientHealth:
-    """Summarises a Kafka client's error callbacks (``error_cb``) as a few log lines.
+    """Summarises a Kafka client's errors as a few log lines.
 
     Non-fatal errors (broker down, connection refused, timeouts) are retried by the client
     itself: the first one is logged as a warning, then at most one every ``every_s`` while
@@ -86,20 +88,24 @@ class ClientHealth:
         self._last_log = 0.0
 
     def on_error(self, err: Any) -> None:
-        """The client's ``error_cb`` (served by poll/consume/flush in the calling thread)."""
+        """A confluent-kafka client's ``error_cb`` (served by poll/flush in the calling thread)."""
+        self.report(bool(err.fatal()), str(err.str()))
+
+    def report(self, fatal: bool, text: str) -> None:
+        """Record one client error (``fatal``: the client cannot go on)."""
         now = time.monotonic()
-        if err.fatal():
-            self.fatal = str(err.str())
+        if fatal:
+            self.fatal = text
             log.error("%s: fatal Kafka client error: %s", self.what, self.fatal)
             return
         self._last_error = now
-        self.last = str(err.str())
+        self.last = text
         if self.failing_since is None:
             self.failing_since = self._last_log = now
-            log.warning("%s: %s; the Kafka client keeps reconnecting, nothing is skipped or lost", self.what, err.str())
+            log.warning("%s: %s; the Kafka client keeps reconnecting, nothing is skipped or lost", self.what, text)
         elif now - self._last_log >= self.every_s:
             self._last_log = now
-            log.warning("%s: still failing after %.0fs: %s", self.what, now - self.failing_since, err.str())
+            log.warning("%s: still failing after %.0fs: %s", self.what, now - self.failing_since, text)
 
     def ok(self, messages: bool) -> None:
         """Record a successful call; logs the recovery after a failure."""
@@ -111,12 +117,32 @@ class ClientHealth:
             self.failing_since = None
 
 
-class KafkaSource(Source):
-    """Batch-consumes one topic; a batch is the message values joined by newlines.
+#: librdkafka's syslog levels as logging levels (confluent-kafka's mapping).
+_SYSLOG_LEVELS = {0: logging.CRITICAL, 1: logging.CRITICAL, 2: logging.CRITICAL, 3: logging.ERROR, 4: logging.WARNING}
 
-    A background thread consumes about one batch ahead of :meth:`read`, so the client's
-    per-message work overlaps the engine's; offsets advance only with what :meth:`read`
-    returns, so prefetched messages are never counted as done.
+
+def _native() -> Any:
+    try:
+        return importlib.import_module("inventory360_native")
+    except ImportError as exc:
+        raise SourceError("the Kafka source needs the native extension: pip install ./native") from exc
+
+
+def _setting(value: Any) -> str:
+    """A client setting as librdkafka takes it (``True`` → ``"true"``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class KafkaSource(Source):
+    """Batch-consumes one topic; a batch is the message values, each followed by a newline.
+
+    The native ``KafkaFetcher`` (``native/src/kafka.rs``, librdkafka) copies the values of
+    a batch into one buffer, next to int64 arrays of their partitions and offsets, with
+    the GIL released and no Python object per message. A background thread keeps adding
+    what the client receives to the fetcher's pending batch (up to about the batch size),
+    so fetching overlaps the engine's work; :meth:`read` takes the pending batch whole,
+    without a copy. Offsets advance only with what :meth:`read` returns, so prefetched
+    messages are never counted as done.
 
     A value containing a raw newline (pretty-printed JSON) has its newlines turned into
     spaces, which JSON treats as whitespace. A null value (tombstone) becomes ``null``.
@@ -125,8 +151,7 @@ class KafkaSource(Source):
     def __init__(
         self, name: str, bootstrap: str, topic: str, poll_timeout: float = 1.0, config: dict[str, Any] | None = None
     ) -> None:
-        from confluent_kafka import Consumer, KafkaException
-
+        native = _native()
         self.name = name
         self.topic = topic
         self.poll_timeout = poll_timeout
@@ -145,31 +170,29 @@ class KafkaSource(Source):
             # idle waiting for the next fetch after every 64 MiB batch.
             "queued.max.messages.kbytes": 131_072,
             "fetch.queue.backoff.ms": 5,
-            "error_cb": self.health.on_error,
-            "logger": CLIENT_LOG,
             **(config or {}),
         }
         try:
-            self._consumer = Consumer(conf)
-            meta = self._consumer.list_topics(topic, timeout=10)
-        except KafkaException as exc:
+            self._fetcher = native.KafkaFetcher([(k, _setting(v)) for k, v in conf.items()], topic)
+        except ValueError as exc:
+            raise SourceError(f"Kafka source {name}: invalid client settings: {exc}") from exc
+        try:
+            missing, self._partitions = self._fetcher.partitions(10.0)
+        except native.KafkaClientError as exc:
+            self._close_client()
             raise SourceError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-        tmeta = meta.topics.get(topic)
-        if tmeta is None or tmeta.error is not None or not tmeta.partitions:
+        if missing is not None or not self._partitions:
+            self._close_client()
             raise SourceError(f"Kafka topic {topic!r} does not exist at {bootstrap}")
-        self._partitions = sorted(tmeta.partitions)
         self._next: dict[int, int] = {}
         self._assigned = False
-        self._avg_size = 256  # bytes per message, learned; sizes consume() calls to the batch
-        # Prefetching: a thread consumes up to about one batch ahead of read().
+        # Prefetching: a thread fills the fetcher's pending batch up to about one batch.
         self._cv = threading.Condition()
-        self._ready: deque[tuple[list[Any], list[Any], int]] = deque()
-        self._ready_bytes = 0
+        self._taken = 0  # takes by read (a full prefetch waits for the next one)
         self._prefetch_bytes = 64 << 20
         self._fetch_error: BaseException | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._marks: dict[int, tuple[int, int]] = {}
 
     @property
     def key(self) -> str:
@@ -187,49 +210,41 @@ class KafkaSource(Source):
         self._assigned = False
 
     def _assign(self) -> None:
-        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
-
-        self._consumer.assign(
-            [TopicPartition(self.topic, p, self._next.get(p, OFFSET_BEGINNING)) for p in self._partitions]
-        )
+        """(Re)start fetching at our offsets; what was prefetched for older ones is dropped."""
+        start = self._fetcher.OFFSET_BEGINNING
+        self._fetcher.assign([(p, self._next.get(p, start)) for p in self._partitions])
         self._assigned = True
 
     def read(self, max_bytes: int, wait: bool = True) -> RawBatch | None:
-        """Messages prefetched until about ``max_bytes`` (waiting up to the poll timeout when ``wait``)."""
+        """The messages prefetched so far, about ``max_bytes`` at most (waiting up to the poll timeout when ``wait``).
+
+        ``max_bytes`` is where prefetching stops (the last message may go over it).
+        """
         if not self._assigned:
             self._assign()
+        self._prefetch_bytes = max(max_bytes, 1)
         if self._thread is None:
             self._start_prefetch()
         if self.health.fatal is not None:
             raise SourceError(f"Kafka source {self.name} (topic {self.topic}): {self.health.fatal}")
-        self._prefetch_bytes = max(max_bytes, 1 << 20)
-        chunks: list[list[Any]] = []
-        size = 0
-        start = self.position()
-        with self._cv:
-            if not self._ready and wait:
-                self._cv.wait_for(lambda: bool(self._ready) or self._fetch_error is not None, self.poll_timeout)
-            if self._fetch_error is not None:
-                raise SourceError(f"Kafka source {self.name} (topic {self.topic}): {self._fetch_error}")
-            while self._ready and size < max_bytes:
-                msgs, values, got = self._ready.popleft()
-                self._ready_bytes -= got
-                chunks += [msgs, values]
-                size += got
-            self._cv.notify_all()
-        if not chunks:
+        got = self._take(self.poll_timeout if wait and self._fetch_error is None else 0.0)
+        if self._fetch_error is not None:
+            raise SourceError(f"Kafka source {self.name} (topic {self.topic}): {self._fetch_error}")
+        if got is None:
             return None
-        msgs = [m for part in chunks[0::2] for m in part]
-        values = [v for part in chunks[1::2] for v in part]
-        parts = np.fromiter((m.partition() for m in msgs), dtype=np.int64, count=len(msgs))
-        offs = np.fromiter((m.offset() for m in msgs), dtype=np.int64, count=len(msgs))
-        for p in np.unique(parts).tolist():
-            self._next[p] = max(self._next.get(p, -1), int(offs[parts == p].max()) + 1)
-        buf = b"\n".join(values) + b"\n"
-        if buf.count(b"\n") != len(values):  # a value held raw newlines: JSON whitespace
-            buf = b"\n".join(v.replace(b"\n", b" ") for v in values) + b"\n"
-        start["lines"] = (parts, offs)
-        return RawBatch(self.name, buf, len(values), start, self.position())
+        values, parts, offs, n, following = got
+        start = self.position()
+        for p, o in following:
+            self._next[p] = max(self._next.get(p, -1), o)
+        start["lines"] = (np.frombuffer(parts, dtype=np.int64), np.frombuffer(offs, dtype=np.int64))
+        return RawBatch(self.name, memoryview(values), n, start, self.position())
+
+    def _take(self, timeout: float) -> tuple[Any, Any, Any, int, list[tuple[int, int]]] | None:
+        got = self._fetcher.take(timeout)  # waits (GIL released) until a fill adds messages
+        with self._cv:
+            self._taken += 1
+            self._cv.notify_all()
+        return got if got[3] else None
 
     def _start_prefetch(self) -> None:
         self._stop = threading.Event()
@@ -243,62 +258,40 @@ class KafkaSource(Source):
                 self._cv.notify_all()
             self._thread.join()
             self._thread = None
-        self._ready.clear()
-        self._ready_bytes = 0
         self._fetch_error = None
 
     def _fetch_loop(self) -> None:
-        """Consume ahead of :meth:`read` (while the engine works on the previous batch).
+        """Fill the pending batch ahead of :meth:`read` (while the engine works on the previous one).
 
-        While it runs, this thread is the only one that calls the consumer (a concurrent
-        ``get_watermark_offsets`` was seen to block behind ``consume``): :meth:`backlog`
-        reads the watermarks it caches.
+        Each fill releases the GIL while librdkafka's messages are copied, and waits up to
+        0.1 s for a first message, so the stop flag is seen promptly. Once about a batch is
+        pending, the thread waits for :meth:`read` to take it.
         """
-        marked = 0.0
         try:
             while not self._stop.is_set():
+                taken = self._taken
+                added, pending = self._fetcher.fill(self._prefetch_bytes, 0.1)
+                self._drain_client()
+                self.health.ok(added > 0)
                 with self._cv:
-                    self._cv.wait_for(lambda: self._ready_bytes < self._prefetch_bytes or self._stop.is_set())
-                if self._stop.is_set():
-                    return
-                want = int(min(20_000, max(1, self._prefetch_bytes // self._avg_size)))
-                msgs = self._consumer.consume(num_messages=want, timeout=0.1)
-                self.health.ok(bool(msgs))
-                if time.monotonic() - marked >= 0.5:  # the consumer is only used from this thread
-                    self._marks, marked = self._watermarks(), time.monotonic()
-                if not msgs:
-                    continue
-                values: list[Any] = [m.value() for m in msgs]
-                if None in values:  # tombstones, or error events (which carry no value)
-                    msgs, values = self._without_errors(msgs, values)
-                got = sum(map(len, values))
-                if values:
-                    self._avg_size = max(16, got // len(values))
-                with self._cv:
-                    self._ready.append((msgs, values, got))
-                    self._ready_bytes += got
-                    self._cv.notify_all()
+                    if pending >= self._prefetch_bytes:
+                        self._cv.wait_for(functools.partial(self._taken_since, taken), 1.0)
         except BaseException as exc:
-            with self._cv:
-                self._fetch_error = exc
-                self._cv.notify_all()
+            self._fetch_error = exc  # read raises it
 
-    def _without_errors(self, msgs: list[Any], values: list[Any]) -> tuple[list[Any], list[bytes]]:
-        from confluent_kafka import KafkaError
+    def _taken_since(self, taken: int) -> bool:
+        return self._taken != taken or self._stop.is_set()
 
-        keep_m, keep_v = [], []
-        for m, v in zip(msgs, values, strict=True):
-            err = m.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if err.retriable() and not err.fatal():  # an event, not a message: the client retries
-                    self.health.on_error(err)
-                    continue
-                raise SourceError(f"Kafka error on {self.topic}: {err}")
-            keep_m.append(m)
-            keep_v.append(b"null" if v is None else v)
-        return keep_m, keep_v
+    def _drain_client(self) -> None:
+        """Hand the client's queued errors to :attr:`health` and its log lines to :data:`CLIENT_LOG`."""
+        for fatal, _name, text in self._fetcher.drain_errors():
+            self.health.report(fatal, text)
+        lines, dropped = self._fetcher.drain_logs()
+        for level, fac, client, message in lines:
+            py_level = _SYSLOG_LEVELS.get(level, logging.INFO if level < 7 else logging.DEBUG)
+            CLIENT_LOG.log(py_level, "%s [%s] %s", fac, client, message)
+        if dropped:
+            CLIENT_LOG.warning("%d librdkafka log lines dropped (the queue was full)", dropped)
 
     def line_position(self, batch: RawBatch, line: int) -> dict[str, Any]:
         """Topic, partition and offset of a message of ``batch``."""
@@ -308,31 +301,23 @@ class KafkaSource(Source):
     def backlog(self) -> int:
         """Messages between our offsets and the high watermarks the client last saw.
 
-        Uses the watermarks cached by fetches: an uncached query waits behind the
-        consumer's long poll (≈ 0.4 s per partition), and this is asked after every commit.
+        The watermarks are the ones librdkafka caches from its fetches: no request, so
+        asking after every commit costs nothing.
         """
-        marks = self._marks if self._thread is not None else self._watermarks()
+        if self._fetcher.closed():
+            return 0
         total = 0
-        for p, (low, high) in marks.items():
-            if high < 0:
-                continue
+        for p, low, high in self._fetcher.watermarks():
             low = max(low, 0)
             total += max(0, high - max(low, self._next.get(p, low)))
         return total
 
-    def _watermarks(self) -> dict[int, tuple[int, int]]:
-        """(low, high) watermark per partition as cached by the client's fetches."""
-        from confluent_kafka import TopicPartition
-
-        marks: dict[int, tuple[int, int]] = {}
-        for p in self._partitions:
-            try:
-                marks[p] = self._consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)
-            except Exception:
-                return {}
-        return marks
+    def _close_client(self) -> None:
+        if not self._fetcher.closed():
+            self._drain_client()
+            self._fetcher.close()
 
     def close(self) -> None:
         """Stop prefetching and close the consumer (nothing is committed to Kafka)."""
         self._stop_prefetch()
-        self._consumer.close()
+        self._close_client()
