@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Self
 
 from pydantic import BaseModel, Field
 
@@ -23,8 +24,8 @@ class InventoryItem(BaseModel):
     updated_at: str | None = Field(description="Latest change time of the key (ISO-8601 UTC).")
 
     @classmethod
-    def of(cls, r: StockRow) -> InventoryItem:
-        """From a projection row."""
+    def of(cls, r: StockRow, **extra: int | None) -> Self:
+        """From a projection row (``extra``: the fields a subclass adds)."""
         return cls(
             sku_id=r.sku_id,
             warehouse_id=r.warehouse_id,
@@ -34,6 +35,7 @@ class InventoryItem(BaseModel):
             safety_stock=r.safety_stock,
             below_safety_stock=r.below_safety_stock,
             updated_at=iso_ms(r.updated_at_ms),
+            **extra,
         )
 
 

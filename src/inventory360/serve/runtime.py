@@ -261,6 +261,7 @@ class Service:
                 # the engine, merging checkpoints that queue up.
                 assert isinstance(self.store, LiveProjection)
                 out.append(self.store.sink)  # first: visible as soon as the checkpoint is durable
+                self._proj.append(self.store.sink)
                 out.append(BackgroundSink(lambda: SqliteProjectionSink(projection_path(lake), safety)))
             else:
                 from inventory360.sinks.cassandra import CassandraProjectionSink

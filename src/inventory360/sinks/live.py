@@ -103,6 +103,7 @@ class LiveProjection(ProjectionStore):
         self._gens: tuple[Generation, ...] = ()  # oldest first; replaced whole, read without a lock
         self._covered_from = 1 << 62  # changes after checkpoint c are complete in memory iff c >= this - 1
         self._lock = threading.Lock()  # writers only
+        self._current_at: float | None = None  # the pipeline's last "caught up" heartbeat
         self.sink = _LiveSink(self)
 
     # -- the sink side (pipeline thread) -------------------------------------------------
@@ -174,13 +175,19 @@ class LiveProjection(ProjectionStore):
             sku_prefix=sku_prefix,
         )
 
+    def mark_current(self, when: float | None = None) -> None:
+        """Record that the pipeline is caught up (no new input) at ``when``: keeps freshness honest."""
+        self._current_at = time.time() if when is None else when
+
     def last_commit_time(self) -> float | None:
-        """See :meth:`ProjectionStore.last_commit_time`: the newer of the memory's and the durable store's."""
-        gens = self._gens
-        durable = self.durable.last_commit_time()
-        if not gens:
-            return durable
-        return max(gens[-1].committed_at, durable or 0.0)
+        """See :meth:`ProjectionStore.last_commit_time`: the newest commit or heartbeat seen here.
+
+        Only before the first of either does it ask the durable store (no query per request).
+        """
+        gens, current = self._gens, self._current_at
+        if not gens and current is None:
+            return self.durable.last_commit_time()
+        return max(gens[-1].committed_at if gens else 0.0, current or 0.0)
 
     def last_checkpoint(self) -> int:
         """See :meth:`ProjectionStore.last_checkpoint`."""
@@ -229,3 +236,7 @@ class _LiveSink(SnapshotSink):
     def last_committed(self) -> int:
         """The newest checkpoint held, or on start the durable store's (nothing older is re-sent)."""
         return self.live.last_checkpoint()
+
+    def mark_current(self) -> None:
+        """The pipeline's "caught up" heartbeat."""
+        self.live.mark_current()

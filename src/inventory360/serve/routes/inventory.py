@@ -8,7 +8,7 @@ import time
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from inventory360.serve.deps import ID_MAX, ID_PATTERN, Alerts, SkuId, Store, WarehouseId
 from inventory360.serve.models import (
@@ -42,15 +42,18 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     return value[0], value[1]
 
 
-# Point reads are async on purpose: an indexed SQLite lookup takes microseconds, less than a
-# hop to the thread pool; listings and aggregates stay sync (they run in the pool).
+# Point reads are async on purpose: an indexed SQLite lookup (or a dict lookup in memory)
+# takes microseconds, less than a hop to the thread pool; listings and aggregates stay
+# sync (they run in the pool). The body is the model serialised once: returning a Response
+# skips FastAPI's second validation of the response model (the schema still documents it).
 @router.get("/inventory/{sku_id}/{warehouse_id}", response_model=InventoryKey)
-async def get_key(store: Store, sku_id: SkuId, warehouse_id: WarehouseId) -> InventoryKey:
+async def get_key(store: Store, sku_id: SkuId, warehouse_id: WarehouseId) -> Response:
     """Available, reserved and ATP of one key, with the projection's freshness (404 when unknown)."""
     row = store.get(sku_id, warehouse_id)
     if row is None:
         raise HTTPException(404, f"no inventory for sku {sku_id} in warehouse {warehouse_id}")
-    return InventoryKey(**InventoryItem.of(row).model_dump(), freshness_ms=freshness_ms(store.last_commit_time()))
+    body = InventoryKey.of(row, freshness_ms=freshness_ms(store.last_commit_time()))
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 @router.get("/inventory/{sku_id}", response_model=SkuInventory)
