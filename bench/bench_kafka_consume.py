@@ -20,18 +20,8 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
 
-SETTINGS: dict[str, Any] = {  # the client settings KafkaSource passes
-    "enable.auto.commit": False,
-    "enable.auto.offset.store": False,
-    "auto.offset.reset": "earliest",
-    "fetch.max.bytes": 64 << 20,
-    "max.partition.fetch.bytes": 16 << 20,
-    "queued.min.messages": 200_000,
-    "queued.max.messages.kbytes": 131_072,
-    "fetch.queue.backoff.ms": 5,
-}
+from inventory360.sources.kafka import CLIENT_SETTINGS as SETTINGS  # what KafkaSource passes
 
 
 def native(bootstrap: str, topic: str, extra: dict[str, str]) -> tuple[int, int, float, float]:

@@ -133,6 +133,22 @@ def _setting(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+#: The client settings of every Kafka source (``config`` overrides them).
+CLIENT_SETTINGS: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "auto.offset.reset": "earliest",
+    "fetch.max.bytes": 64 << 20,
+    "max.partition.fetch.bytes": 16 << 20,
+    "queued.min.messages": 200_000,
+    # Prefetch up to 128 MiB, and refill the local queue as soon as a batch drains it:
+    # with librdkafka's default back-off (1 s once the queue is full) the engine sat idle
+    # waiting for the next fetch after every 64 MiB batch.
+    "queued.max.messages.kbytes": 131_072,
+    "fetch.queue.backoff.ms": 5,
+}
+
+
 class KafkaSource(Source):
     """Batch-consumes one topic; a batch is the message values, each followed by a newline.
 
@@ -159,17 +175,7 @@ class KafkaSource(Source):
         conf = {
             "bootstrap.servers": bootstrap,
             "group.id": f"inv360-{topic}",  # required by the client; never committed
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "fetch.max.bytes": 64 << 20,
-            "max.partition.fetch.bytes": 16 << 20,
-            "queued.min.messages": 200_000,
-            # Prefetch up to 128 MiB, and refill the local queue as soon as a batch drains it:
-            # with librdkafka's default back-off (1 s once the queue is full) the engine sat
-            # idle waiting for the next fetch after every 64 MiB batch.
-            "queued.max.messages.kbytes": 131_072,
-            "fetch.queue.backoff.ms": 5,
+            **CLIENT_SETTINGS,
             **(config or {}),
         }
         try:
