@@ -76,7 +76,12 @@ def apply_orders(lines: LineTable, keys: KeyTable, orders: pa.Table, reserving: 
     if n == 0:
         return _empty_outcome()
     lid_all = lines.resolve([orders[c] for c in LINE_COLUMNS])
-    order = np.argsort(lid_all, kind="stable")  # by line, arrival order kept within a line
+    # By line, arrival order kept within a line: one unstable sort of line * n + arrival
+    # (unique keys) is about twice as fast as numpy's stable sort of the ids.
+    if int(lid_all.max()) < (1 << 62) // n:
+        order = np.argsort(lid_all * n + np.arange(n, dtype=np.int64))
+    else:
+        order = np.argsort(lid_all, kind="stable")
     lid = lid_all[order]
     col = _Columns(orders, order)
     has_pos = col.np("has_pos")
