@@ -100,8 +100,10 @@ class LiveProjection(ProjectionStore):
         self.keep_s = keep_s
         self.max_rows = max_rows
         self._judge = Judge(safety)
-        self._gens: tuple[Generation, ...] = ()  # oldest first; replaced whole, read without a lock
-        self._covered_from = 1 << 62  # changes after checkpoint c are complete in memory iff c >= this - 1
+        # Oldest first, one per checkpoint with no gap (every commit passes here), replaced
+        # whole and read without a lock: changes after checkpoint c are all in memory iff
+        # c >= gens[0].checkpoint - 1 (older generations are in the durable store).
+        self._gens: tuple[Generation, ...] = ()
         self._lock = threading.Lock()  # writers only
         self._current_at: float | None = None  # the pipeline's last "caught up" heartbeat
         self.sink = _LiveSink(self)
@@ -114,8 +116,6 @@ class LiveProjection(ProjectionStore):
             gens = self._gens
             if gens and checkpoint_id <= gens[-1].checkpoint:
                 return  # re-sent after a restart: already held
-            if not gens:
-                self._covered_from = checkpoint_id
             self._gens = self._evict((*gens, gen))
 
     def _evict(self, gens: tuple[Generation, ...]) -> tuple[Generation, ...]:
@@ -133,10 +133,7 @@ class LiveProjection(ProjectionStore):
                 held -= g.rows.num_rows
             else:
                 break
-        if drop:
-            gens = gens[drop:]
-            self._covered_from = gens[0].checkpoint
-        return gens
+        return gens[drop:]
 
     # -- the store side (any thread) -----------------------------------------------------
     def get(self, sku_id: str, warehouse_id: str) -> StockRow | None:
@@ -200,8 +197,8 @@ class LiveProjection(ProjectionStore):
 
     def changes_since(self, checkpoint: int, limit: int) -> tuple[list[StockRow], int]:
         """See :meth:`ProjectionStore.changes_since`; from memory when it reaches back to ``checkpoint``."""
-        gens, covered = self._gens, self._covered_from
-        if not gens or checkpoint < covered - 1:
+        gens = self._gens
+        if not gens or checkpoint < gens[0].checkpoint - 1:
             return self.durable.changes_since(checkpoint, limit)
         newest = gens[-1].checkpoint
         out: dict[tuple[str, str], StockRow] = {}
