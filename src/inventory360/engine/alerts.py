@@ -82,16 +82,26 @@ class SafetyStock:
 
 
 @dataclass(slots=True)
+class Judged:
+    """The quantities of committed snapshot rows, their safety stock and low flag (NumPy)."""
+
+    available_qty: np.ndarray
+    reserved_qty: np.ndarray
+    safety_stock: np.ndarray
+    low: np.ndarray  # bool: compared quantity < safety stock
+
+
+@dataclass(slots=True)
 class Levels:
-    """Committed snapshot rows judged against their safety stock, column by column."""
+    """:class:`Judged` rows with their keys and times as Python values (for row-wise sinks)."""
 
     sku_id: list[str]
     warehouse_id: list[str]
+    updated_at_ms: list[int | None]
     available_qty: np.ndarray
     reserved_qty: np.ndarray
-    updated_at_ms: list[int | None]
     safety_stock: np.ndarray
-    low: np.ndarray  # bool: compared quantity < safety stock
+    low: np.ndarray
 
     def __len__(self) -> int:
         return len(self.sku_id)
@@ -124,20 +134,25 @@ class Judge:
         got = keys.join(self._per_key, on=["sku_id", "warehouse_id"], how="left", maintain_order="left")
         return got["safety_stock"].fill_null(self.safety.default).to_numpy().astype(np.int64, copy=False)
 
-    def levels(self, rows: pa.Table) -> Levels:
-        """Each row of ``rows`` (``SNAPSHOT_SCHEMA``) with its threshold and low flag."""
+    def judge(self, rows: pa.Table) -> Judged:
+        """Each row of ``rows`` (``SNAPSHOT_SCHEMA``) with its threshold and low flag (the one rule)."""
         av = int_values(rows["available_qty"])
         rs = int_values(rows["reserved_qty"])
         thr = self.thresholds(rows)
         qty = av - rs if self.safety.compare == "atp" else av
+        return Judged(av, rs, thr, qty < thr)
+
+    def levels(self, rows: pa.Table) -> Levels:
+        """:meth:`judge`, with keys and times as Python values."""
+        j = self.judge(rows)
         return Levels(
             pylist(rows["sku_id"]),
             pylist(rows["warehouse_id"]),
-            av,
-            rs,
             pylist(rows["updated_at"]),
-            thr,
-            qty < thr,
+            j.available_qty,
+            j.reserved_qty,
+            j.safety_stock,
+            j.low,
         )
 
 

@@ -29,7 +29,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inventory360.engine.alerts import AlertKind, Judge, SafetyStock, int_values
+from inventory360.engine.alerts import AlertKind, Judge, Judged, SafetyStock
 from inventory360.errors import SinkError
 from inventory360.records import pylist
 from inventory360.sinks.base import SnapshotSink
@@ -126,10 +126,7 @@ _TABLE_COLS = (
 def _new_alerts(
     rows: pa.Table,
     crossed: np.ndarray,
-    low: np.ndarray,
-    av: np.ndarray,
-    rs: np.ndarray,
-    thr: np.ndarray,
+    judged: Judged,
     last_seq: int,
     compare: str,
     checkpoint_id: int,
@@ -140,12 +137,12 @@ def _new_alerts(
     take = pa.array(crossed, pa.int64())
     return {
         "seq": pa.array(np.arange(last_seq + 1, last_seq + 1 + n, dtype=np.int64)),
-        "kind": pa.array(np.where(low[crossed], "LOW", "RECOVERED").astype(object), pa.string()),
+        "kind": pa.array(np.where(judged.low[crossed], "LOW", "RECOVERED").astype(object), pa.string()),
         "sku_id": rows["sku_id"].take(take).combine_chunks(),
         "warehouse_id": rows["warehouse_id"].take(take).combine_chunks(),
-        "available_qty": pa.array(av[crossed]),
-        "reserved_qty": pa.array(rs[crossed]),
-        "safety_stock": pa.array(thr[crossed]),
+        "available_qty": pa.array(judged.available_qty[crossed]),
+        "reserved_qty": pa.array(judged.reserved_qty[crossed]),
+        "safety_stock": pa.array(judged.safety_stock[crossed]),
         "compare": pa.array([compare] * n, pa.string()),
         "event_time": rows["updated_at"].take(take).combine_chunks().cast(pa.int64()),
         "checkpoint": pa.array(np.full(n, checkpoint_id, dtype=np.int64)),
@@ -250,10 +247,8 @@ class AlertSink(SnapshotSink):
             return
         now = time.time()
         cmp = self.safety.compare
-        thr = self._judge.thresholds(rows)
-        av = int_values(rows["available_qty"])
-        rs = int_values(rows["reserved_qty"])
-        low = (av - rs if cmp == "atp" else av) < thr
+        judged = self._judge.judge(rows)
+        low = judged.low
         if self._low:
             low_now = pa.array(list(self._low), pa.string())
             was = pc.is_in(_keys_of(rows), value_set=low_now).to_numpy(zero_copy_only=False).astype(bool)
@@ -261,7 +256,7 @@ class AlertSink(SnapshotSink):
         else:
             crossed = np.flatnonzero(low)
         seq = self._last_seq
-        new = _new_alerts(rows, crossed, low, av, rs, thr, seq, cmp, checkpoint_id, now)
+        new = _new_alerts(rows, crossed, judged, seq, cmp, checkpoint_id, now)
         n = len(new["seq"])
         is_low = pa.array(low[crossed])
         went_low, went_ok = (

@@ -29,8 +29,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inventory360.engine.alerts import Judge, SafetyStock, int_values
-from inventory360.records import pylist
+from inventory360.engine.alerts import Judge, Levels, SafetyStock
 from inventory360.sinks.base import SnapshotSink
 from inventory360.sinks.projection import Page, ProjectionStatus, ProjectionStore, StockRow
 
@@ -39,51 +38,32 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Generation:
-    """The committed rows of one checkpoint, judged, as plain columns with a key → row index."""
+    """The committed rows of one checkpoint, judged (:meth:`Judge.levels`), with a key → row index."""
 
     checkpoint: int
     committed_at: float  # wall-clock seconds
     rows: pa.Table  # SNAPSHOT_SCHEMA, for vectorised searches
-    sku_id: list[str]
-    warehouse_id: list[str]
+    levels: Levels
     index: dict[tuple[str, str], int]
-    available_qty: list[int]
-    reserved_qty: list[int]
-    updated_at_ms: list[int | None]
-    safety_stock: list[int]
-    low: list[bool]
 
     @classmethod
     def of(cls, checkpoint: int, rows: pa.Table, judge: Judge) -> Generation:
         """Judge ``rows`` and index them by key."""
-        sku, wh = pylist(rows["sku_id"]), pylist(rows["warehouse_id"])
-        av, rs = int_values(rows["available_qty"]), int_values(rows["reserved_qty"])
-        thr = judge.thresholds(rows)
-        qty = av - rs if judge.safety.compare == "atp" else av
-        return cls(
-            checkpoint,
-            time.time(),
-            rows,
-            sku,
-            wh,
-            dict(zip(zip(sku, wh, strict=True), range(len(sku)), strict=True)),
-            av.tolist(),
-            rs.tolist(),
-            pylist(rows["updated_at"]),
-            thr.tolist(),
-            (qty < thr).tolist(),
-        )
+        lv = judge.levels(rows)
+        index = dict(zip(zip(lv.sku_id, lv.warehouse_id, strict=True), range(len(lv)), strict=True))
+        return cls(checkpoint, time.time(), rows, lv, index)
 
     def row(self, i: int) -> StockRow:
         """Row ``i`` as the API's :class:`StockRow`."""
+        lv = self.levels
         return StockRow(
-            self.sku_id[i],
-            self.warehouse_id[i],
-            self.available_qty[i],
-            self.reserved_qty[i],
-            self.updated_at_ms[i],
-            self.safety_stock[i],
-            self.low[i],
+            lv.sku_id[i],
+            lv.warehouse_id[i],
+            int(lv.available_qty[i]),
+            int(lv.reserved_qty[i]),
+            lv.updated_at_ms[i],
+            int(lv.safety_stock[i]),
+            bool(lv.low[i]),
         )
 
 
@@ -151,7 +131,7 @@ class LiveProjection(ProjectionStore):
         by_wh = {r.warehouse_id: r for r in self.durable.list_sku(sku_id)}
         for g in gens:  # oldest first: newer generations overwrite
             for i in pc.indices_nonzero(pc.equal(g.rows["sku_id"], sku_id)).to_pylist():
-                by_wh[g.warehouse_id[i]] = g.row(i)
+                by_wh[g.levels.warehouse_id[i]] = g.row(i)
         return [by_wh[w] for w in sorted(by_wh)]
 
     def page(
