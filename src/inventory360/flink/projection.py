@@ -40,7 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from inventory360.errors import TerminalSinkError
-from inventory360.sinks.cassandra_target import META_CQL, TABLE_CQL, CassandraTarget
+from inventory360.sinks.cassandra_target import CassandraTarget, PendingBatches
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +117,7 @@ class ProjectionWriter:
         c = self.config
         cluster, session = c.connect()
         try:
-            session.execute(TABLE_CQL.format(ks=c.keyspace, table=c.table), timeout=60)
-            session.execute(META_CQL.format(ks=c.keyspace, meta=c.meta_table), timeout=60)
-            self._insert = session.prepare(
-                f"INSERT INTO {c.keyspace}.{c.table} (sku_id, warehouse_id, available_qty, reserved_qty, atp_qty,"
-                " updated_at, commit_id) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
-            )
-            self._meta = session.prepare(
-                f"UPDATE {c.keyspace}.{c.table}_meta USING TIMESTAMP ? SET checkpoint = ?, committed_at = ?"
-                " WHERE projection = ? AND writer = ?"
-            )
-            self._insert.is_idempotent = self._meta.is_idempotent = True
+            self._st = c.prepare(session)
         except BaseException:
             cluster.shutdown()
             raise
@@ -171,7 +161,7 @@ class ProjectionWriter:
             batch = BatchStatement(batch_type=BatchType.UNLOGGED)
             batch.is_idempotent = True
             for (sku, wh), (a, r, at) in group:
-                batch.add(self._insert, (sku, wh, a, r, a - r, at, commit_id, ts))
+                batch.add(self._st.insert, (sku, wh, a, r, a - r, at, commit_id, ts))
             out.append(batch)
         return out
 
@@ -184,23 +174,10 @@ class ProjectionWriter:
             return 0
         rows, self._buffer = self._buffer, {}
         ts = self.clock.next()
-        pending = self.statements(rows, ts)
-
-        def send() -> None:
-            nonlocal pending
-            from cassandra.concurrent import execute_concurrent
-
-            results = execute_concurrent(
-                self._session, [(b, ()) for b in pending], concurrency=self.max_in_flight, raise_on_first_error=False
-            )
-            failed = [(b, r) for b, (ok, r) in zip(pending, results, strict=True) if not ok]
-            pending = [b for b, _ in failed]
-            if failed:
-                raise failed[0][1]
-
-        self._retry(f"upsert of {len(rows)} rows", send)
+        pending = PendingBatches(self.statements(rows, ts))
+        self._retry(f"upsert of {len(rows)} rows", lambda: pending.send(self._session, self.max_in_flight))
         args = (ts, ts // 1000, int(time.time() * 1000), self.config.table, self.writer)
-        self._retry("progress record", lambda: self._session.execute(self._meta, args))
+        self._retry("progress record", lambda: self._session.execute(self._st.set_checkpoint, args))
         self.written += len(rows)
         return len(rows)
 

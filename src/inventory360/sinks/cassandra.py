@@ -58,7 +58,7 @@ from inventory360.engine.alerts import SafetyStock
 from inventory360.errors import ConfigError, TerminalSinkError, TransientSinkError
 from inventory360.records import pylist
 from inventory360.sinks.base import SnapshotSink
-from inventory360.sinks.cassandra_target import META_CQL, TABLE_CQL, CassandraTarget
+from inventory360.sinks.cassandra_target import CassandraTarget, PendingBatches
 from inventory360.sinks.projection import Page, ProjectionStatus, ProjectionStore, StockRow, WarehouseTotals
 
 log = logging.getLogger(__name__)
@@ -119,23 +119,14 @@ class CassandraProjectionSink(SnapshotSink):
         t = self.target
         cluster, session = t.connect()
         try:
-            session.execute(TABLE_CQL.format(ks=t.keyspace, table=t.table), timeout=60)
-            session.execute(META_CQL.format(ks=t.keyspace, meta=t.meta_table), timeout=60)
-            self._insert = session.prepare(
-                f"INSERT INTO {t.keyspace}.{t.table} (sku_id, warehouse_id, available_qty, reserved_qty, atp_qty,"
-                " updated_at, commit_id) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
-            )
-            self._set_cp = session.prepare(
-                f"UPDATE {t.keyspace}.{t.meta_table} USING TIMESTAMP ? SET checkpoint = ?, committed_at = ?"
-                " WHERE projection = ? AND writer = ?"
-            )
+            self._st = t.prepare(session)
             self._set_current = session.prepare(
                 f"UPDATE {t.keyspace}.{t.meta_table} SET current_at = ? WHERE projection = ? AND writer = ?"
             )
             get_meta = session.prepare(
                 f"SELECT checkpoint, ts_base FROM {t.keyspace}.{t.meta_table} WHERE projection = ? AND writer = ?"
             )
-            for ps in (self._insert, self._set_cp, self._set_current, get_meta):
+            for ps in (self._set_current, get_meta):
                 ps.is_idempotent = True
             self._get_meta = get_meta
             row = session.execute(get_meta, (t.table, self.writer)).one()
@@ -200,31 +191,17 @@ class CassandraProjectionSink(SnapshotSink):
         with self._lock:
             self._retry("connect", self._open)
             ts = self._base + checkpoint_id
-            batches = self._batches(rows, checkpoint_id, ts)
-            pending = list(range(len(batches)))
-
-            def write() -> None:
-                nonlocal pending
-                from cassandra.concurrent import execute_concurrent
-
-                results = execute_concurrent(
-                    self._session,
-                    [(batches[i], ()) for i in pending],
-                    concurrency=self.concurrency,
-                    raise_on_first_error=False,
+            pending = PendingBatches(self._batches(rows, checkpoint_id, ts))
+            if pending.batches:
+                self._retry(
+                    f"write of checkpoint {checkpoint_id} ({len(pending.batches)} batches)",
+                    lambda: pending.send(self._session, self.concurrency),
                 )
-                failed = [(i, r) for i, (ok, r) in zip(pending, results, strict=True) if not ok]
-                pending = [i for i, _ in failed]
-                if failed:
-                    raise failed[0][1]
-
-            if pending:
-                self._retry(f"write of checkpoint {checkpoint_id} ({len(pending)} partitions)", write)
             now_ms = int(time.time() * 1000)
             self._retry(
                 f"checkpoint {checkpoint_id} record",
                 lambda: self._session.execute(
-                    self._set_cp, (ts, checkpoint_id, now_ms, self.target.table, self.writer)
+                    self._st.set_checkpoint, (ts, checkpoint_id, now_ms, self.target.table, self.writer)
                 ),
             )
 
@@ -246,7 +223,7 @@ class CassandraProjectionSink(SnapshotSink):
                 batch.is_idempotent = True
                 for i in idx[start : start + self.batch_rows]:
                     a, r = av[i] or 0, rs[i] or 0
-                    batch.add(self._insert, (skus[i], whs[i], a, r, a - r, ts_ms[i], checkpoint_id, ts))
+                    batch.add(self._st.insert, (skus[i], whs[i], a, r, a - r, ts_ms[i], checkpoint_id, ts))
                 out.append(batch)
         return out
 

@@ -24,6 +24,38 @@ META_CQL = """CREATE TABLE IF NOT EXISTS {ks}.{meta} (
 
 
 @dataclass(frozen=True, slots=True)
+class Statements:
+    """The prepared, idempotent statements both writers use."""
+
+    #: ``(sku_id, warehouse_id, available, reserved, atp, updated_at, commit_id, write_ts)``
+    insert: Any
+    #: ``(write_ts, checkpoint, committed_at_ms, projection, writer)``
+    set_checkpoint: Any
+
+
+class PendingBatches:
+    """Batches still to be written, narrowed to the failed ones by each :meth:`send`.
+
+    A retry re-sends just those; every batch is idempotent, so a re-sent one is harmless.
+    """
+
+    def __init__(self, batches: list[Any]) -> None:
+        self.batches = batches
+
+    def send(self, session: Any, concurrency: int) -> None:
+        """Execute the pending batches concurrently; raises the first error when some failed."""
+        from cassandra.concurrent import execute_concurrent
+
+        results = execute_concurrent(
+            session, [(b, ()) for b in self.batches], concurrency=concurrency, raise_on_first_error=False
+        )
+        failed = [(b, r) for b, (ok, r) in zip(self.batches, results, strict=True) if not ok]
+        self.batches = [b for b, _ in failed]
+        if failed:
+            raise failed[0][1]
+
+
+@dataclass(frozen=True, slots=True)
 class CassandraTarget:
     """Where the projection lives and how to reach it."""
 
@@ -70,6 +102,23 @@ class CassandraTarget:
             request_timeout=p.request_timeout_s,
             consistency=p.consistency,
         )
+
+    def prepare(self, session: Any) -> Statements:
+        """Create the projection and meta tables when missing and prepare :class:`Statements`."""
+        session.execute(TABLE_CQL.format(ks=self.keyspace, table=self.table), timeout=60)
+        session.execute(META_CQL.format(ks=self.keyspace, meta=self.meta_table), timeout=60)
+        st = Statements(
+            session.prepare(
+                f"INSERT INTO {self.keyspace}.{self.table} (sku_id, warehouse_id, available_qty, reserved_qty,"
+                " atp_qty, updated_at, commit_id) VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
+            ),
+            session.prepare(
+                f"UPDATE {self.keyspace}.{self.meta_table} USING TIMESTAMP ? SET checkpoint = ?, committed_at = ?"
+                " WHERE projection = ? AND writer = ?"
+            ),
+        )
+        st.insert.is_idempotent = st.set_checkpoint.is_idempotent = True
+        return st
 
     def connect(self, timeout: float | None = None) -> tuple[Any, Any]:
         """A new ``(cluster, session)``: token-aware over DC-aware round robin, fast reconnection."""
