@@ -39,8 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from inventory360.errors import TerminalSinkError
-from inventory360.sinks.cassandra_target import CassandraTarget, PendingBatches
+from inventory360.sinks.cassandra_target import CassandraTarget, PendingBatches, retry
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +75,6 @@ def replica_batches(
     for key, values in sorted(rows.items()):
         groups.setdefault(owner(key[0]), []).append((key, values))
     return [items[i : i + size] for items in groups.values() for i in range(0, len(items), size)]
-
-
-def is_terminal(exc: BaseException) -> bool:
-    """Cassandra rejected the request (schema, syntax, auth): retrying cannot help."""
-    from cassandra import AuthenticationFailed, RequestValidationException
-
-    return isinstance(exc, RequestValidationException | AuthenticationFailed)
 
 
 class ProjectionWriter:
@@ -124,19 +116,10 @@ class ProjectionWriter:
         self._cluster, self._session = cluster, session
 
     def _retry(self, what: str, fn: Callable[[], Any]) -> Any:
-        delay, cap = self.backoff
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except Exception as exc:
-                if isinstance(exc, TerminalSinkError) or is_terminal(exc):
-                    raise TerminalSinkError(f"Cassandra rejected {what}: {exc}") from exc
-                attempt += 1
-                self.retries += 1
-                log.warning("Cassandra %s failed (attempt %d): %s; retrying in %.1fs", what, attempt, exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, cap)
+        return retry(what, fn, self.backoff, on_retry=self._count_retry)
+
+    def _count_retry(self) -> None:
+        self.retries += 1
 
     def write(self, sku_id: str, warehouse_id: str, available: int, reserved: int, updated_at_ms: int | None) -> None:
         """Buffer the newest row of a key (drained when the buffer holds ``max_buffered`` keys)."""

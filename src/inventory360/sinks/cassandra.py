@@ -55,10 +55,10 @@ from typing import Any, ParamSpec, TypeVar
 import pyarrow as pa
 
 from inventory360.engine.alerts import SafetyStock
-from inventory360.errors import ConfigError, TerminalSinkError, TransientSinkError
+from inventory360.errors import TransientSinkError
 from inventory360.records import pylist
 from inventory360.sinks.base import SnapshotSink
-from inventory360.sinks.cassandra_target import CassandraTarget, PendingBatches
+from inventory360.sinks.cassandra_target import CassandraTarget, PendingBatches, retry
 from inventory360.sinks.projection import Page, ProjectionStatus, ProjectionStore, StockRow, WarehouseTotals
 
 log = logging.getLogger(__name__)
@@ -68,17 +68,11 @@ P = ParamSpec("P")
 _EPOCH = dt.datetime(1970, 1, 1)
 _MS = dt.timedelta(milliseconds=1)
 
+
 def _ms(value: dt.datetime | None) -> int | None:
     if value is None:
         return None
     return (value.replace(tzinfo=None) - _EPOCH) // _MS
-
-
-def _transient(exc: BaseException) -> bool:
-    """Server rejected the request (schema, syntax, auth): retrying cannot help."""
-    from cassandra import AuthenticationFailed, RequestValidationException
-
-    return not isinstance(exc, RequestValidationException | AuthenticationFailed)
 
 
 class CassandraProjectionSink(SnapshotSink):
@@ -147,29 +141,11 @@ class CassandraProjectionSink(SnapshotSink):
         self._cluster, self._session = cluster, session
 
     def _retry(self, what: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` until it succeeds; transient failures block with exponential backoff."""
-        delay, cap = self.backoff
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except Exception as exc:
-                if isinstance(exc, ConfigError):
-                    raise
-                if not _transient(exc):
-                    raise TerminalSinkError(f"Cassandra rejected {what}: {exc}") from exc
-                attempt += 1
-                self.retries += 1
-                log.warning(
-                    "Cassandra %s failed (attempt %d): %s; retrying in %.1fs",
-                    what,
-                    attempt,
-                    str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
-                    delay,
-                )
-                if self._cancel.wait(delay):
-                    raise TransientSinkError(f"Cassandra {what} cancelled after {attempt} attempts: {exc}") from exc
-                delay = min(delay * 2, cap)
+        """Run ``fn`` until it succeeds; transient failures block with exponential backoff (until cancelled)."""
+        return retry(what, fn, self.backoff, wait=self._cancel.wait, on_retry=self._count_retry)
+
+    def _count_retry(self) -> None:
+        self.retries += 1
 
     def cancel(self) -> None:
         """Make a blocked retry give up (orderly shutdown while Cassandra is down)."""

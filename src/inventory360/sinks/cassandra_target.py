@@ -7,10 +7,13 @@ writer (:mod:`inventory360.flink.projection`); imports only the standard library
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from inventory360.errors import ConfigError
+from inventory360.errors import ConfigError, TerminalSinkError, TransientSinkError
 
 if TYPE_CHECKING:
     from inventory360.config import CassandraProjectionSettings, SqliteProjectionSettings
@@ -21,6 +24,62 @@ TABLE_CQL = """CREATE TABLE IF NOT EXISTS {ks}.{table} (
 META_CQL = """CREATE TABLE IF NOT EXISTS {ks}.{meta} (
   projection text, writer text, checkpoint bigint, ts_base bigint, committed_at timestamp, current_at timestamp,
   PRIMARY KEY ((projection), writer))"""
+
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def is_terminal(exc: BaseException) -> bool:
+    """Cassandra rejected the request (schema, syntax, auth): retrying cannot help."""
+    from cassandra import AuthenticationFailed, RequestValidationException
+
+    return isinstance(exc, RequestValidationException | AuthenticationFailed)
+
+
+def _sleep(seconds: float) -> bool:
+    time.sleep(seconds)
+    return False
+
+
+def retry(
+    what: str,
+    fn: Callable[[], T],
+    backoff: tuple[float, float],
+    *,
+    wait: Callable[[float], bool] = _sleep,
+    on_retry: Callable[[], None] | None = None,
+) -> T:
+    """Run ``fn`` until it succeeds, waiting with exponential backoff (``backoff``: first, cap).
+
+    A :class:`ConfigError` is re-raised and a rejection (:func:`is_terminal`) becomes a
+    :class:`TerminalSinkError`; any other failure (Cassandra down, timeouts) is logged and
+    retried. ``wait(delay)`` returning True means "cancelled": :class:`TransientSinkError`.
+    """
+    delay, cap = backoff
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            if isinstance(exc, TerminalSinkError) or is_terminal(exc):
+                raise TerminalSinkError(f"Cassandra rejected {what}: {exc}") from exc
+            attempt += 1
+            if on_retry is not None:
+                on_retry()
+            log.warning(
+                "Cassandra %s failed (attempt %d): %s; retrying in %.1fs",
+                what,
+                attempt,
+                str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
+                delay,
+            )
+            if wait(delay):
+                raise TransientSinkError(f"Cassandra {what} cancelled after {attempt} attempts: {exc}") from exc
+            delay = min(delay * 2, cap)
 
 
 @dataclass(frozen=True, slots=True)
