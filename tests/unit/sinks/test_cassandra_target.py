@@ -27,7 +27,12 @@ def test_transient_failures_are_retried_with_backoff_and_counted() -> None:
     calls, fn = flaky([Unavailable("down"), OSError("refused")])
     waits: list[float] = []
     counted: list[int] = []
-    got = retry("write", fn, (0.1, 0.15), wait=lambda d: waits.append(d) or False, on_retry=lambda: counted.append(1))
+
+    def wait(delay: float) -> bool:
+        waits.append(delay)
+        return False
+
+    got = retry("write", fn, (0.1, 0.15), wait=wait, on_retry=lambda: counted.append(1))
     assert got == "done" and len(calls) == 3 and len(counted) == 2
     assert waits == [0.1, 0.15]  # doubled, capped
 
