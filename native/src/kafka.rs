@@ -1,9 +1,10 @@
 //! `KafkaFetcher`: batch consumption of one Kafka topic without a Python object per message.
 //!
 //! librdkafka (statically built by the `rdkafka` crate) does the fetching in its own
-//! threads; [`Consumer::fetch`] drains its consumer queue with
+//! threads; [`Consumer::fill`] drains its consumer queue with
 //! `rd_kafka_consume_batch_queue` (the call confluent-kafka's `consume()` makes) with the
-//! GIL released, and copies the message values into ONE buffer, each value followed by
+//! GIL released, and appends the message values to ONE pending buffer (handed out whole
+//! by [`Consumer::take`]), each value followed by
 //! `\n` (raw newlines inside a value become spaces, a null value becomes `null`), next to
 //! int64 arrays of the partitions and offsets. Python gets the three as zero-copy
 //! [`Buffer`](crate::Buffer)s.
@@ -14,7 +15,7 @@
 //! Python source relies on: client errors (broker down, connection refused: librdkafka
 //! retries them) reach the error callback and are queued for
 //! [`KafkaFetcher::drain_errors`]; a consumer error attached to a partition (a message
-//! with `err` set) makes `fetch` raise, except partition EOF, which is skipped. librdkafka's
+//! with `err` set) makes `fill` raise, except partition EOF, which is skipped. librdkafka's
 //! log lines are queued for [`KafkaFetcher::drain_logs`] (callbacks never take the GIL).
 //!
 //! Offsets are never committed: the caller assigns partitions at explicit offsets and
@@ -414,30 +415,6 @@ impl Consumer {
         }
     }
 
-    /// Up to `max_messages` messages and about `max_bytes` of values (the last message may
-    /// go over): waits up to `timeout_ms` for the first, then takes only what librdkafka
-    /// already holds.
-    pub fn fetch(&self, max_messages: usize, max_bytes: usize, timeout_ms: i32) -> Result<Batch, String> {
-        // SAFETY: the queue lives as long as `self`.
-        let queued = unsafe { rd::rd_kafka_queue_length(self.queue) };
-        let avg = self.avg_size.load(Ordering::Relaxed).max(1);
-        let mut out = self.batch_for((queued.min(max_messages) * (avg + 1)).min(max_bytes + max_bytes / 8 + 4096));
-        let mut taken = Taken::new();
-        let mut wait = timeout_ms;
-        while out.len() < max_messages && out.buf.len() < max_bytes {
-            let want = self.want(max_messages - out.len(), max_bytes - out.buf.len());
-            if self.pull(&mut taken, want, wait) == 0 {
-                break;
-            }
-            wait = 0;
-            let appended = taken.append_to(&mut out);
-            taken.release();
-            appended?;
-        }
-        self.learn(&out);
-        Ok(out)
-    }
-
     /// Add what librdkafka holds to the pending batch (see [`Consumer::take`]) until it holds
     /// about `max_bytes`, waiting up to `timeout_ms` for a first message. Returns (messages
     /// added, bytes pending).
@@ -560,7 +537,6 @@ fn timeout_ms(timeout_s: f64) -> PyResult<i32> {
 }
 
 /// `(values, partitions, offsets, n)` as Python gets a batch.
-type PyBatch<'py> = (Bound<'py, Buffer>, Bound<'py, Buffer>, Bound<'py, Buffer>, usize);
 /// `([(syslog level, facility, client, message)], dropped)`.
 type LogLines = (Vec<(i32, String, String, String)>, u64);
 
@@ -609,23 +585,6 @@ impl KafkaFetcher {
         py.detach(|| self.with(|c| c.assign(&offsets)))
     }
 
-    /// `(values, partitions, offsets, n)`: `n` messages, up to `max_messages` and about
-    /// `max_bytes` (the last message may go over), waiting up to `timeout_s` for the first.
-    /// `values` holds each value followed by `\n`; `partitions` and `offsets` are int64.
-    /// The GIL is released meanwhile. Raises `KafkaClientError` on a consumer error.
-    fn fetch<'py>(
-        &self,
-        py: Python<'py>,
-        max_messages: usize,
-        max_bytes: usize,
-        timeout_s: f64,
-    ) -> PyResult<PyBatch<'py>> {
-        let t = timeout_ms(timeout_s)?;
-        let b = py.detach(|| self.with(|c| c.fetch(max_messages, max_bytes, t)))?;
-        let n = b.len();
-        Ok((buffer(py, Data::U8(b.buf))?, buffer(py, Data::I64(b.partitions))?, buffer(py, Data::I64(b.offsets))?, n))
-    }
-
     /// Prefetch: add what librdkafka holds to the pending batch until it holds about
     /// `max_bytes`, waiting up to `timeout_s` for a first message (GIL released). Returns
     /// `(messages added, bytes pending)`. Raises `KafkaClientError` on a consumer error.
@@ -634,8 +593,9 @@ impl KafkaFetcher {
         py.detach(|| self.with(|c| c.fill(max_bytes, t)))
     }
 
-    /// The pending batch, emptied: `(values, partitions, offsets, n, [(partition, next offset)])`
-    /// (as `fetch` gives them, plus the offset after the last message of each partition).
+    /// The pending batch, emptied: `(values, partitions, offsets, n, [(partition, next offset)])`:
+    /// `n` messages, `values` holding each value followed by `\n`, int64 `partitions` and
+    /// `offsets`, and the offset after the last message of each partition.
     /// When nothing is pending, waits up to `timeout_s` for a fill (GIL released).
     #[pyo3(signature = (timeout_s=0.0))]
     #[allow(clippy::type_complexity)]
@@ -718,12 +678,18 @@ mod tests {
             .collect()
     }
 
+    /// What one fill (waiting up to `timeout_ms`) brings, taken at once.
+    fn fetch(c: &Consumer, timeout_ms: i32) -> Batch {
+        c.fill(1 << 20, timeout_ms).unwrap();
+        c.take(0).0
+    }
+
     /// Fetch until `n` messages came (or 20 s passed).
     fn fetch_all(c: &Consumer, n: usize) -> Vec<(i64, i64, Vec<u8>)> {
         let mut got = Vec::new();
         let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while got.len() < n && std::time::Instant::now() < until {
-            let b = c.fetch(1000, 1 << 20, 200).unwrap();
+            let b = fetch(c, 200);
             let lines: Vec<&[u8]> = b.buf.split(|&x| x == b'\n').collect();
             assert_eq!(lines.len(), b.len() + 1, "one line per message");
             for (i, line) in lines.iter().take(b.len()).enumerate() {
@@ -789,7 +755,7 @@ mod tests {
         let t = Instant::now();
         assert_eq!(c.take(200).0.len(), 0, "nothing comes");
         assert!(t.elapsed() >= Duration::from_millis(190), "after waiting for it");
-        assert!(c.fetch(100, 1 << 20, 300).unwrap().len() == 0, "nothing more");
+        assert!(fetch(&c, 300).len() == 0, "nothing more");
 
         // A topic the broker does not know.
         let c = Consumer::new(&conf(&bootstrap), "missing").unwrap();
@@ -804,7 +770,7 @@ mod tests {
         let mut errors = Vec::new();
         let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while errors.is_empty() && std::time::Instant::now() < until {
-            assert_eq!(c.fetch(10, 1 << 20, 200).unwrap().len(), 0);
+            assert_eq!(fetch(&c, 200).len(), 0);
             errors = c.drain_errors();
         }
         assert!(!errors.is_empty(), "the outage is reported");

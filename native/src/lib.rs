@@ -285,12 +285,11 @@ impl PyKeyMap {
                 })
                 .collect(),
         );
-        let rows_addr = rows.map(|(a, c)| (a, c));
         let map = &mut self.map;
         let (ids, created) = py.detach(move || {
             // SAFETY: the wrapper passes live arrays of at least `n` rows and a live int64
             // selection whose values are below `n` (checked below before use).
-            let sel: Option<&[i64]> = rows_addr.map(|(a, c)| {
+            let sel: Option<&[i64]> = rows.map(|(a, c)| {
                 if c == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(a as *const i64, c) } }
             });
             if let Some(s) = sel {

@@ -75,15 +75,22 @@ def lines(values: Any, parts: Any, offs: Any, n: int) -> list[tuple[int, int, by
     return [(int(a), int(b), c) for a, b, c in zip(p, o, split, strict=True)]
 
 
+def fetch(f: Any, timeout: float) -> tuple[Any, Any, Any, int]:
+    """What one fill (waiting up to ``timeout``) brings, taken at once, as the source does."""
+    f.fill(1 << 20, timeout)
+    values, parts, offs, n, _ = f.take(0.0)
+    return values, parts, offs, n
+
+
 def fetch_all(f: Any, want: int) -> list[tuple[int, int, bytes]]:
     got: list[tuple[int, int, bytes]] = []
     deadline = time.monotonic() + 30
     while len(got) < want and time.monotonic() < deadline:
-        got += lines(*f.fetch(1000, 1 << 20, 0.5))
+        got += lines(*fetch(f, 0.5))
     return got
 
 
-def test_fetch_gives_lines_partitions_and_offsets(topic: str) -> None:
+def test_fill_and_take_give_lines_partitions_and_offsets(topic: str) -> None:
     f = fetcher(topic)
     try:
         missing, parts = f.partitions(10.0)
@@ -94,7 +101,7 @@ def test_fetch_gives_lines_partitions_and_offsets(topic: str) -> None:
         for p in range(3):  # within a partition, in offset order
             offs = [o for q, o, _ in got if q == p]
             assert offs == sorted(offs)
-        assert lines(*f.fetch(1000, 1 << 20, 0.3)) == [], "nothing more"
+        assert lines(*fetch(f, 0.3)) == [], "nothing more"
         marks = {p: (low, high) for p, low, high in f.watermarks()}
         assert marks == {0: (0, 4), 1: (0, 2), 2: (0, 2)}
         assert f.drain_errors() == []
@@ -102,7 +109,7 @@ def test_fetch_gives_lines_partitions_and_offsets(topic: str) -> None:
         f.close()
     assert f.closed()
     with pytest.raises(native.KafkaClientError):
-        f.fetch(10, 1 << 20, 0.1)
+        f.fill(1 << 20, 0.1)
 
 
 def test_resume_from_offsets_with_fill_and_take(topic: str) -> None:
@@ -139,7 +146,7 @@ def test_unknown_topic_and_unreachable_broker() -> None:
         errors: list[tuple[bool, str, str]] = []
         deadline = time.monotonic() + 10
         while not errors and time.monotonic() < deadline:
-            assert f.fetch(10, 1 << 20, 0.2)[3] == 0
+            assert fetch(f, 0.2)[3] == 0
             errors = f.drain_errors()
         assert errors and not any(fatal for fatal, _, _ in errors), "reported, and not fatal"
         assert any("Connection refused" in text or "brokers are down" in text for _, _, text in errors)
