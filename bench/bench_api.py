@@ -204,8 +204,7 @@ def phase2_wrk(args: argparse.Namespace, svc: Service, keys: list[tuple[str, str
     )
 
 
-async def phase2(args: argparse.Namespace, svc: Service) -> None:
-    keys = [(r.sku_id, r.warehouse_id) for r in svc.store.page(limit=100_000).rows]
+async def phase2(args: argparse.Namespace, svc: Service, keys: list[tuple[str, str]]) -> None:
     lat: list[float] = []
     stop = time.monotonic() + args.lookup_seconds
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
@@ -243,11 +242,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="inv360-bench-api-") as tmp:
         svc = phase1(args, Path(tmp))
         try:
+            keys = [(r.sku_id, r.warehouse_id) for r in svc.store.page(limit=100_000).rows]
             if shutil.which("wrk") and not args.httpx:
-                keys = [(r.sku_id, r.warehouse_id) for r in svc.store.page(limit=100_000).rows]
                 phase2_wrk(args, svc, keys, Path(tmp))
             else:
-                asyncio.run(phase2(args, svc))
+                asyncio.run(phase2(args, svc, keys))
         finally:
             svc.stop()
 
