@@ -2,7 +2,7 @@
 
 use crate::batch::{estimate_lines, reasons, run, text_field, time_value_ms, Batch, Outcome};
 use crate::columns::{I64Col, StrCol};
-use crate::json::{specials, with_key, Bad, Val, P, R};
+use crate::json::{lit, specials, with_key, word, Bad, Val, P, R};
 use crate::text::strip;
 
 pub struct DeltaCols {
@@ -24,13 +24,13 @@ struct Fields {
 }
 
 #[inline(always)]
-fn delta_key(kb: &[u8]) -> u8 {
-    match kb {
-        b"sku_id" => 0,
-        b"warehouse_id" => 1,
-        b"available_delta" => 2,
-        b"event_time" => 3,
-        b"event_id" => 4,
+fn delta_key(k: &[u8]) -> u8 {
+    match k.len() {
+        6 if word::<6>(k) == lit(b"sku_id") => 0,
+        8 if word::<8>(k) == lit(b"event_id") => 4,
+        10 if word::<8>(k) == lit(b"event_ti") && k[8..] == *b"me" => 3,
+        12 if word::<8>(k) == lit(b"warehous") && k[8..] == *b"e_id" => 1,
+        15 if k == b"available_delta" => 2,
         _ => 5,
     }
 }

@@ -140,11 +140,12 @@ fn utf8_seq(b: &[u8], i: usize) -> R<usize> {
 
 /// Fills `out` with one bit per byte of `b` (LSB first): set when the byte is `"`, `\\`,
 /// a control character or non-ASCII, i.e. where a string scan must stop. Bits past the
-/// end are clear.
+/// end are clear; one more word follows with every bit set, so a scan stops there without
+/// bounds checks.
 pub fn specials(b: &[u8], out: &mut Vec<u64>) {
     out.clear();
     let n = b.len();
-    out.reserve(n / 64 + 1);
+    out.reserve(n / 64 + 2);
     let mut i = 0;
     while i + 64 <= n {
         out.push(specials64(&b[i..i + 64]));
@@ -155,6 +156,7 @@ pub fn specials(b: &[u8], out: &mut Vec<u64>) {
         pad[..n - i].copy_from_slice(&b[i..]);
         out.push(specials64(&pad) & ((1u64 << (n - i)) - 1));
     }
+    out.push(!0);
 }
 
 #[inline(always)]
@@ -204,25 +206,23 @@ pub struct P<'a> {
 impl<'a> P<'a> {
     #[inline]
     pub fn new(b: &'a [u8], bits: &'a [u64]) -> Self {
-        debug_assert_eq!(bits.len(), b.len().div_ceil(64));
+        assert_eq!(bits.len(), b.len().div_ceil(64) + 1);
         P { b, i: 0, bits }
     }
 
-    /// Index of the first special byte (see [`specials`]) at or after `pos`, or `b.len()`.
+    /// Index of the first special byte (see [`specials`]) at or after `pos` (at most
+    /// `b.len()`); at or past `b.len()` when there is none.
     #[inline(always)]
     fn next_special(&self, pos: usize) -> usize {
+        debug_assert!(pos <= self.b.len());
         let bits = self.bits;
         let mut w = pos >> 6;
-        let Some(&first) = bits.get(w) else {
-            return self.b.len();
-        };
-        let mut word = first & (!0u64 << (pos & 63));
+        // SAFETY: `pos <= b.len()`, so `w` is at most the index of the final word, whose
+        // bits are all set: the loop stops there at the latest.
+        let mut word = unsafe { *bits.get_unchecked(w) } & (!0u64 << (pos & 63));
         while word == 0 {
             w += 1;
-            match bits.get(w) {
-                Some(&next) => word = next,
-                None => return self.b.len(),
-            }
+            word = unsafe { *bits.get_unchecked(w) };
         }
         (w << 6) + word.trailing_zeros() as usize
     }
@@ -573,6 +573,26 @@ pub fn text<'s>(s: JStr, line: &'s [u8], scratch: &'s mut Vec<u8>) -> &'s str {
     unescape(raw, scratch);
     // SAFETY: `unescape` writes only whole UTF-8 sequences of a validated string.
     unsafe { std::str::from_utf8_unchecked(scratch) }
+}
+
+/// The first `N` (at most 8) bytes of `k` as a little-endian word (the rest zero): keys of
+/// one length are told apart by integer compares instead of `memcmp` calls.
+#[inline(always)]
+pub fn word<const N: usize>(k: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a[..N].copy_from_slice(&k[..N]);
+    u64::from_le_bytes(a)
+}
+
+/// [`word`] of a literal, at compile time.
+pub const fn lit(s: &[u8]) -> u64 {
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < s.len() && i < 8 {
+        v |= (s[i] as u64) << (8 * i);
+        i += 1;
+    }
+    v
 }
 
 /// Calls `f` with a key's unescaped bytes (inlined for keys without escapes).

@@ -4,7 +4,7 @@ use crate::batch::{
     estimate_lines, reasons, run, str_of, text_field, time_value_ms, Batch, Outcome,
 };
 use crate::columns::{push_int, Bitmap, I64Col, StrCol};
-use crate::json::{specials, with_key, Bad, Val, P, R};
+use crate::json::{lit, specials, with_key, word, Bad, Val, P, R};
 use crate::text::{in_range, int_time_ms, strip, upper_into};
 
 pub struct OrderCols {
@@ -93,37 +93,52 @@ enum Key {
 
 #[inline(always)]
 fn env_key(k: &[u8]) -> Key {
-    match k {
-        b"op" => Key::Op,
-        b"before" => Key::Before,
-        b"after" => Key::After,
-        b"ts_ms" => Key::TsMs,
-        b"source" => Key::Source,
-        b"payload" => Key::Payload,
+    match k.len() {
+        2 if word::<2>(k) == lit(b"op") => Key::Op,
+        5 => match word::<5>(k) {
+            w if w == lit(b"after") => Key::After,
+            w if w == lit(b"ts_ms") => Key::TsMs,
+            _ => Key::Other,
+        },
+        6 => match word::<6>(k) {
+            w if w == lit(b"before") => Key::Before,
+            w if w == lit(b"source") => Key::Source,
+            _ => Key::Other,
+        },
+        7 if word::<7>(k) == lit(b"payload") => Key::Payload,
         _ => Key::Other,
     }
 }
 
 #[inline(always)]
-fn image_key(kb: &[u8]) -> u8 {
-    match kb {
-        b"order_id" => 0,
-        b"line_no" => 1,
-        b"sku_id" => 2,
-        b"warehouse_selection" => 3,
-        b"quantity" => 4,
-        b"status" => 5,
-        b"updated_at" => 6,
+fn image_key(k: &[u8]) -> u8 {
+    match k.len() {
+        6 => match word::<6>(k) {
+            w if w == lit(b"sku_id") => 2,
+            w if w == lit(b"status") => 5,
+            _ => 7,
+        },
+        7 if word::<7>(k) == lit(b"line_no") => 1,
+        8 => match word::<8>(k) {
+            w if w == lit(b"order_id") => 0,
+            w if w == lit(b"quantity") => 4,
+            _ => 7,
+        },
+        10 if word::<8>(k) == lit(b"updated_") && k[8..] == *b"at" => 6,
+        19 if k == b"warehouse_selection" => 3,
         _ => 7,
     }
 }
 
 #[inline(always)]
-fn source_key(kb: &[u8]) -> u8 {
-    match kb {
-        b"file" => 0,
-        b"pos" => 1,
-        b"row" => 2,
+fn source_key(k: &[u8]) -> u8 {
+    match k.len() {
+        3 => match word::<3>(k) {
+            w if w == lit(b"pos") => 1,
+            w if w == lit(b"row") => 2,
+            _ => 3,
+        },
+        4 if word::<4>(k) == lit(b"file") => 0,
         _ => 3,
     }
 }
