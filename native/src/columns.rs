@@ -14,36 +14,34 @@ pub struct Bitmap {
 impl Bitmap {
     #[inline(always)]
     pub fn push(&mut self, v: bool) {
-        if v && self.unset == 0 {
-            self.len += 1;
-            return;
-        }
-        self.push_slow(v);
-    }
-
-    #[cold]
-    fn materialize(&mut self) {
-        self.bits.clear();
-        self.bits.resize(self.len / 8, 0xFF);
-        if self.len % 8 != 0 {
-            self.bits.push((1u8 << (self.len % 8)) - 1);
-        }
-    }
-
-    fn push_slow(&mut self, v: bool) {
         if self.unset == 0 {
+            if v {
+                self.len += 1;
+                return;
+            }
             self.materialize();
         }
         let bit = self.len & 7;
         if bit == 0 {
             self.bits.push(0);
         }
-        if v {
-            *self.bits.last_mut().unwrap() |= 1 << bit;
-        } else {
-            self.unset += 1;
+        if let Some(last) = self.bits.last_mut() {
+            *last |= (v as u8) << bit;
         }
+        self.unset += !v as usize;
         self.len += 1;
+    }
+
+    /// Stores the implicit bits: from now on every push writes one.
+    #[cold]
+    #[inline(never)]
+    fn materialize(&mut self) {
+        self.bits.clear();
+        self.bits.reserve(self.len.max(1 << 16) / 4); // room for as many pushes again
+        self.bits.resize(self.len / 8, 0xFF);
+        if self.len % 8 != 0 {
+            self.bits.push((1u8 << (self.len % 8)) - 1);
+        }
     }
 
     /// The bits, materialized (all set when no `false` was pushed).
@@ -151,4 +149,38 @@ pub fn push_int(out: &mut Vec<u8>, v: i64) {
         out.push(b'-');
     }
     out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bits_of(values: &[bool]) -> Vec<u8> {
+        let mut out = vec![0u8; values.len().div_ceil(8)];
+        for (i, &v) in values.iter().enumerate() {
+            out[i / 8] |= (v as u8) << (i % 8);
+        }
+        out
+    }
+
+    #[test]
+    fn bitmap_matches_arrow_layout_wherever_the_first_false_falls() {
+        for n in [1usize, 7, 8, 9, 64, 100] {
+            for first_false in 0..n {
+                let values: Vec<bool> = (0..n).map(|i| i < first_false || (i > first_false && i % 3 != 0)).collect();
+                let mut bm = Bitmap::default();
+                for &v in &values {
+                    bm.push(v);
+                }
+                assert_eq!(bm.len, n);
+                assert_eq!(bm.unset, values.iter().filter(|v| !**v).count());
+                assert_eq!(bm.into_bits(), bits_of(&values), "n={n} first_false={first_false}");
+            }
+        }
+        let mut all = Bitmap::default();
+        for _ in 0..10 {
+            all.push(true);
+        }
+        assert_eq!(all.into_bits(), vec![0xFF, 0b11]);
+    }
 }

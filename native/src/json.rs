@@ -142,6 +142,7 @@ fn utf8_seq(b: &[u8], i: usize) -> R<usize> {
 /// a control character or non-ASCII, i.e. where a string scan must stop. Bits past the
 /// end are clear; one more word follows with every bit set, so a scan stops there without
 /// bounds checks.
+#[inline(always)]
 pub fn specials(b: &[u8], out: &mut Vec<u64>) {
     out.clear();
     let n = b.len();
