@@ -104,19 +104,23 @@ def apply_orders(lines: LineTable, keys: KeyTable, orders: pa.Table, reserving: 
     ignored = n - acc.size
     if acc.size == 0:
         return OrderOutcome(*(np.empty(0, dtype=np.int64),) * 5, ignored)
-    return _outcome(lines, keys, orders, order[acc], lid[acc], reserving, ignored)
+    return _outcome(lines, keys, orders, col, acc, lid[acc], reserving, ignored)
 
 
 class _Columns:
-    """Numpy views of order columns, reordered by ``order``."""
+    """Numpy views of order columns (nulls as 0), reordered by ``order``; each made once."""
 
     def __init__(self, table: pa.Table, order: np.ndarray) -> None:
         self.table = table
         self.order = order
+        self._made: dict[str, np.ndarray] = {}
 
     def np(self, name: str) -> np.ndarray:
-        arr = self.table[name].combine_chunks().fill_null(0) if self.table[name].null_count else self.table[name]
-        out: np.ndarray = np.asarray(arr.to_numpy(zero_copy_only=False))[self.order]
+        out = self._made.get(name)
+        if out is None:
+            col = self.table[name]
+            arr = col.combine_chunks().fill_null(0) if col.null_count else col
+            out = self._made[name] = np.asarray(arr.to_numpy(zero_copy_only=False))[self.order]
         return out
 
 
@@ -137,6 +141,8 @@ def _accept_by_position(
     if _packs(all_file, 15) and _packs(all_pos, 32) and _packs(all_row, 16):
         # One int64 per position, same order as (file, pos, row): one sort instead of three.
         packed = (all_file << 48) | (all_pos << 16) | all_row
+        if _in_order(packed[:n], packed[n:], from_state, group, rows):
+            return np.ones(n, dtype=bool)
         order = np.argsort(packed)
         sp = packed[order]
         new_val[1:] = sp[1:] != sp[:-1]
@@ -159,6 +165,21 @@ def _accept_by_position(
     prev[first] = 0
     result: np.ndarray = rank_e >= np.maximum(prev, rank_s)
     return result
+
+
+def _in_order(
+    events: np.ndarray, stored: np.ndarray, from_state: np.ndarray, group: np.ndarray, rows: np.ndarray
+) -> bool:
+    """Whether every change of the ``rows`` lines comes at or after the line's previous one.
+
+    The usual case (a binlog read in order): then every change is accepted, with no need
+    to rank positions. ``events`` are the changes' packed positions (grouped by line),
+    ``stored`` those of the lines' stored changes at ``from_state``.
+    """
+    same_line = group[1:] == group[:-1]
+    if np.any(same_line & rows[1:] & (events[1:] < events[:-1])):
+        return False
+    return not np.any(events[from_state] < stored)
 
 
 def _packs(values: np.ndarray, bits: int) -> bool:
@@ -190,16 +211,15 @@ def _outcome(
     lines: LineTable,
     keys: KeyTable,
     orders: pa.Table,
-    rows: np.ndarray,
+    col: _Columns,
+    acc: np.ndarray,
     lid: np.ndarray,
     reserving: frozenset[str],
     ignored: int,
 ) -> OrderOutcome:
-    """Touches and reservation changes of the accepted changes ``rows`` (sorted by line)."""
-    num = {
-        name: np.asarray(_filled(orders[name]).to_numpy(zero_copy_only=False))[rows]
-        for name in ("change_time", "quantity", "has_pos", "pos_file", "pos", "pos_row")
-    }
+    """Touches and reservation changes of the accepted changes ``acc`` of ``col`` (sorted by line)."""
+    rows = col.order[acc]  # the accepted changes' rows of ``orders``
+    num = {name: col.np(name)[acc] for name in ("change_time", "quantity", "has_pos", "pos_file", "pos", "pos_row")}
     is_del = _mask(pc.equal(orders["op"], "d"), rows)
     time = num["change_time"]
     c = lines.cols.data
@@ -248,11 +268,6 @@ def _outcome(
     for name in ("has_pos", "pos_file", "pos", "pos_row"):
         c[name][f_lid] = num[name][fin]
     return OrderOutcome(np.concatenate(touch_k), np.concatenate(touch_t), res_kid, res_delta, f_lid, ignored)
-
-
-def _filled(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Integer columns with nulls as 0 (booleans have none)."""
-    return pc.fill_null(values, 0) if values.null_count else values
 
 
 def _mask(values: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> np.ndarray:
