@@ -1,5 +1,6 @@
 //! Arrow-layout column builders (values, int32 string offsets, LSB validity bitmaps).
 
+use crate::bytes::extend;
 use crate::pool;
 
 /// A validity (or boolean values) bitmap in Arrow's LSB bit order. Bits are only stored
@@ -148,7 +149,7 @@ pub fn push_int(out: &mut Vec<u8>, v: i64) {
     if v < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(&buf[i..]);
+    extend(out, &buf[i..]);
 }
 
 #[cfg(test)]

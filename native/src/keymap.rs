@@ -22,6 +22,8 @@
 
 use std::ptr::NonNull;
 
+use crate::bytes::copy_short;
+
 /// One Arrow `string`/`large_string` column, borrowed from Python for one call.
 #[derive(Clone, Copy)]
 pub struct Col {
@@ -95,43 +97,6 @@ unsafe fn hash_padded(p: *const u8, n: usize) -> u64 {
         }
     }
     fold(h ^ K3, h ^ K2)
-}
-
-/// Copies `n` bytes from `src` to `dst` without a call into libc (keys are short), writing
-/// up to 15 bytes past `dst + n` (never reading past `src + n`).
-///
-/// # Safety
-/// `src` readable for `n` bytes, `dst` writable for `n + 15`, the two not overlapping.
-#[inline(always)]
-unsafe fn copy_short(src: *const u8, dst: *mut u8, n: usize) {
-    // SAFETY: every read lies in `src[..n]`; every write in `dst[..n + 15]`.
-    unsafe {
-        if n >= 16 {
-            let mut i = 0;
-            while i + 16 <= n {
-                (dst.add(i) as *mut u128).write_unaligned((src.add(i) as *const u128).read_unaligned());
-                i += 16;
-            }
-            if i < n {
-                let last = n - 16;
-                (dst.add(last) as *mut u128).write_unaligned((src.add(last) as *const u128).read_unaligned());
-            }
-        } else if n >= 8 {
-            let a = (src as *const u64).read_unaligned();
-            let b = (src.add(n - 8) as *const u64).read_unaligned();
-            (dst as *mut u64).write_unaligned(a);
-            (dst.add(n - 8) as *mut u64).write_unaligned(b);
-        } else if n >= 4 {
-            let a = (src as *const u32).read_unaligned();
-            let b = (src.add(n - 4) as *const u32).read_unaligned();
-            (dst as *mut u32).write_unaligned(a);
-            (dst.add(n - 4) as *mut u32).write_unaligned(b);
-        } else if n > 0 {
-            *dst = *src;
-            *dst.add(n / 2) = *src.add(n / 2);
-            *dst.add(n - 1) = *src.add(n - 1);
-        }
-    }
 }
 
 /// Whether the `n` bytes at `a` and at `b` are equal, without a call into libc.

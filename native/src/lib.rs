@@ -11,6 +11,7 @@
 //! `(line_index, reason)` and `skipped` counts blank lines and tombstones.
 
 mod batch;
+mod bytes;
 mod columns;
 mod deltas;
 mod json;

@@ -32,7 +32,7 @@ pub fn strip(s: &str) -> &str {
 pub fn upper_into(s: &str, out: &mut Vec<u8>) {
     if s.is_ascii() {
         let start = out.len();
-        out.extend_from_slice(s.as_bytes());
+        crate::bytes::extend(out, s.as_bytes());
         out[start..].make_ascii_uppercase();
         return;
     }
