@@ -76,13 +76,16 @@ def apply_orders(lines: LineTable, keys: KeyTable, orders: pa.Table, reserving: 
     if n == 0:
         return _empty_outcome()
     lid_all = lines.resolve([orders[c] for c in LINE_COLUMNS])
-    # By line, arrival order kept within a line: one unstable sort of line * n + arrival
-    # (unique keys) is about twice as fast as numpy's stable sort of the ids.
-    if int(lid_all.max()) < (1 << 62) // n:
-        order = np.argsort(lid_all * n + np.arange(n, dtype=np.int64))
+    # By line, arrival order kept within a line: sorting the values line << k | arrival
+    # (unique) and splitting them again is about 4x as fast as numpy's stable argsort.
+    k = n.bit_length()
+    if int(lid_all.max()) < 1 << (62 - k):
+        packed = np.sort((lid_all << k) | np.arange(n, dtype=np.int64))
+        order = packed & ((1 << k) - 1)
+        lid = packed >> k
     else:
         order = np.argsort(lid_all, kind="stable")
-    lid = lid_all[order]
+        lid = lid_all[order]
     col = _Columns(orders, order)
     has_pos = col.np("has_pos")
     c = lines.cols.data
