@@ -3,8 +3,10 @@
     .venv/bin/python bench/bench_keymap.py [--keys 1000000] [--lookups 600000]
 
 Inserts ``--keys`` (sku, warehouse) keys, then times the best of five resolves of
-``--lookups`` random existing keys (the engine's steady state), then inserts of new
-400,000-key batches (the event-id map's case; the first of them grows the table).
+``--lookups`` random existing keys (the engine's steady state), then gathers those keys
+back by id, in random and in ascending order (snapshot rows gather ascending ids), then
+inserts new 400,000-key batches (the event-id map's case; the first of them grows the
+table).
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ def main() -> None:
         best = min(best, time.process_time() - c)
     assert (ids == q).all()
     print(f"lookup {args.lookups:,} random existing keys: {best / args.lookups * 1e9:.0f} ns/key (best of 5)")
+    for order, sel in (("random", q), ("ascending", np.sort(q))):
+        best = float("inf")
+        for _ in range(5):
+            c = time.process_time()
+            got = m.take(sel, 2)
+            best = min(best, time.process_time() - c)
+        assert got[0][0].as_py() == f"SKU-{int(sel[0]) // 20:07d}"
+        print(f"gather {sel.size:,} keys by id, {order}: {best / sel.size * 1e9:.0f} ns/key (best of 5)")
     for r in range(3):
         new = keys(np.arange(args.keys + r * 400_000, args.keys + (r + 1) * 400_000) * 20)  # fresh SKUs
         c = time.process_time()

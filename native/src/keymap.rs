@@ -774,9 +774,22 @@ impl KeyMap {
                 nulls: 0,
             })
             .collect();
+        if ids.iter().any(|&id| id < 0 || id as usize >= self.len()) {
+            return Err("key id out of range");
+        }
+        // Ids are random: prefetch the `ends` of a key some rows ahead, and half as far
+        // ahead (its `ends` cached by then) the arena lines of its entry.
+        const AHEAD: usize = 16;
+        const HALF: usize = AHEAD / 2;
+        let (ends, arena) = (self.ends.as_ptr(), self.arena.base());
         for (row, &id) in ids.iter().enumerate() {
-            if id < 0 || id as usize >= self.len() {
-                return Err("key id out of range");
+            if let Some(&next) = ids.get(row + AHEAD) {
+                prefetch(ends.wrapping_add((next as usize).saturating_sub(1)));
+            }
+            if let Some(&soon) = ids.get(row + HALF) {
+                let (start, end) = (self.start(soon as usize), self.ends[soon as usize]);
+                prefetch(arena.wrapping_add(start));
+                prefetch(arena.wrapping_add(end - 1));
             }
             let mut key = self.key(id as usize);
             for col in out.iter_mut() {
@@ -785,7 +798,7 @@ impl KeyMap {
                 if tag == 1 {
                     let len = u32::from_le_bytes(key.get(..4).ok_or("corrupt key")?.try_into().unwrap_or([0; 4])) as usize;
                     let v = key.get(4..4 + len).ok_or("corrupt key")?;
-                    col.data.extend_from_slice(v);
+                    crate::bytes::extend(&mut col.data, v);
                     col.valid[row >> 3] |= 1 << (row & 7);
                     key = &key[4 + len..];
                 } else {
