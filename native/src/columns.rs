@@ -38,7 +38,6 @@ impl Bitmap {
     #[inline(never)]
     fn materialize(&mut self) {
         self.bits.clear();
-        self.bits.reserve(self.len.max(1 << 16) / 4); // room for as many pushes again
         self.bits.resize(self.len / 8, 0xFF);
         if self.len % 8 != 0 {
             self.bits.push((1u8 << (self.len % 8)) - 1);

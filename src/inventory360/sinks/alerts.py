@@ -150,8 +150,8 @@ def _new_alerts(
     }
 
 
-def _export_lines(new: dict[str, pa.Array]) -> bytes:
-    """JSON Lines of new alerts, each exactly ``Alert.to_json()`` (vectorised with Polars)."""
+def _export_lines(new: dict[str, pa.Array], now: float) -> bytes:
+    """JSON Lines of new alerts (emitted at ``now``), each exactly ``Alert.to_json()`` (vectorised with Polars)."""
 
     def iso(ms: pa.Array) -> pl.Expr:
         return pl.lit(pl.Series(ms)).cast(pl.Datetime("ms")).dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
@@ -172,7 +172,7 @@ def _export_lines(new: dict[str, pa.Array]) -> bytes:
         }
     ).with_columns(
         event_time=iso(new["event_time"]),
-        emitted_at=pl.lit(iso_ms(int(new["emitted_at"][0].as_py() * 1000)) if len(new["seq"]) else None),
+        emitted_at=pl.lit(iso_ms(int(now * 1000))),
     )
     return df.write_ndjson().encode()
 
@@ -286,7 +286,7 @@ class AlertSink(SnapshotSink):
         self._low.difference_update(_key(sku, wh) for sku, wh in went_ok)
         self._last_seq = seq + n
         if n and self.export is not None:
-            self._append_export(_export_lines(new), seq + n)
+            self._append_export(_export_lines(new, now), seq + n)
 
     def since(self, seq: int, limit: int = 1_000_000) -> list[Alert]:
         """Alerts with a sequence number above ``seq``, oldest first."""
