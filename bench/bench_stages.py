@@ -57,6 +57,16 @@ def main() -> None:
     timed(checkpoint.CheckpointStore, "write_part", lambda _s, kind, _c, part, _t: f"  checkpoint: write {kind} {part}")
     timed(checkpoint.CheckpointStore, "commit", lambda *a: "  checkpoint: manifest")
     timed(paimon.PaimonSnapshotSink, "commit", lambda *a: "Paimon write + commit")
+    timed(paimon.BucketRouter, "route", lambda *a: "  Paimon: bucket and sort the rows")
+    sink_commit = paimon.PaimonSnapshotSink.commit
+
+    def counted_commit(self: paimon.PaimonSnapshotSink, table: Any, checkpoint_id: int) -> None:
+        if measuring:
+            rows["Paimon write + commit"] += table.num_rows
+            rows["  Paimon: bucket and sort the rows"] += table.num_rows
+        sink_commit(self, table, checkpoint_id)
+
+    paimon.PaimonSnapshotSink.commit = counted_commit  # type: ignore[method-assign]
 
     resolve = index.KeyIndex.resolve_new
 

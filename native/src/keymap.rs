@@ -40,7 +40,7 @@ impl Col {
     /// # Safety
     /// The pointers must describe a live Arrow array with more than `i` rows.
     #[inline(always)]
-    unsafe fn get(&self, i: usize) -> Option<&[u8]> {
+    pub(crate) unsafe fn get(&self, i: usize) -> Option<&[u8]> {
         let j = i + self.offset;
         unsafe {
             if !self.valid.is_null() && (*self.valid.add(j >> 3) >> (j & 7)) & 1 == 0 {

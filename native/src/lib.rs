@@ -18,6 +18,7 @@ mod json;
 mod kafka;
 mod keymap;
 mod orders;
+mod paimon;
 mod pool;
 mod text;
 mod unicode_tables;
@@ -271,21 +272,7 @@ impl PyKeyMap {
         rows: Option<(usize, usize)>,
         insert: bool,
     ) -> PyResult<(Bound<'py, Buffer>, Bound<'py, Buffer>)> {
-        if columns.is_empty() || columns.iter().any(|c| c.1 == 0) {
-            return Err(PyValueError::new_err("columns need offsets"));
-        }
-        let cols = keymap::Cols(
-            columns
-                .iter()
-                .map(|&(valid, offsets, data, offset, large)| keymap::Col {
-                    valid: valid as *const u8,
-                    offsets: offsets as *const u8,
-                    data: if data == 0 { std::ptr::NonNull::<u8>::dangling().as_ptr() } else { data as *const u8 },
-                    offset,
-                    large,
-                })
-                .collect(),
-        );
+        let cols = str_cols(&columns)?;
         let map = &mut self.map;
         let (ids, created) = py.detach(move || {
             // SAFETY: the wrapper passes live arrays of at least `n` rows and a live int64
@@ -333,6 +320,45 @@ impl PyKeyMap {
     }
 }
 
+/// Arrow string columns passed by address: `(validity or 0, offsets, data, offset, large)`.
+fn str_cols(columns: &[(usize, usize, usize, usize, bool)]) -> PyResult<keymap::Cols> {
+    if columns.is_empty() || columns.iter().any(|c| c.1 == 0) {
+        return Err(PyValueError::new_err("columns need offsets"));
+    }
+    Ok(keymap::Cols(
+        columns
+            .iter()
+            .map(|&(valid, offsets, data, offset, large)| keymap::Col {
+                valid: valid as *const u8,
+                offsets: offsets as *const u8,
+                data: if data == 0 { std::ptr::NonNull::<u8>::dangling().as_ptr() } else { data as *const u8 },
+                offset,
+                large,
+            })
+            .collect(),
+    ))
+}
+
+/// Paimon's fixed bucket of each of the `n` rows of the string `columns` (passed as for
+/// `KeyMap.resolve`) in a table of `buckets` buckets, and the rows grouped by bucket and
+/// sorted by key inside each bucket (see `paimon.rs`). Returns `(perm, counts)`: an int64
+/// buffer of row numbers and the number of rows of each bucket.
+#[pyfunction]
+fn paimon_bucket_order<'py>(
+    py: Python<'py>,
+    columns: Vec<(usize, usize, usize, usize, bool)>,
+    n: usize,
+    buckets: i32,
+) -> PyResult<(Bound<'py, Buffer>, Vec<i64>)> {
+    if buckets < 1 || n > u32::MAX as usize {
+        return Err(PyValueError::new_err("need 1 or more buckets and fewer than 2**32 rows"));
+    }
+    let cols = str_cols(&columns)?;
+    // SAFETY: the caller keeps the arrays (of at least `n` rows) alive for the call.
+    let order = py.detach(move || unsafe { paimon::bucket_order(&cols, n, buckets) });
+    Ok((buffer(py, Data::I64(order.perm))?, order.counts))
+}
+
 /// `timestamps.parse_iso_ms` (no range check), for tests.
 #[pyfunction]
 fn parse_iso_ms(text: &str) -> Option<i64> {
@@ -360,6 +386,7 @@ fn inventory360_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     kafka::register(m)?;
     m.add_function(wrap_pyfunction!(decode_deltas, m)?)?;
     m.add_function(wrap_pyfunction!(decode_orders, m)?)?;
+    m.add_function(wrap_pyfunction!(paimon_bucket_order, m)?)?;
     m.add_function(wrap_pyfunction!(parse_iso_ms, m)?)?;
     m.add_function(wrap_pyfunction!(upper, m)?)?;
     m.add_function(wrap_pyfunction!(strip, m)?)?;

@@ -44,18 +44,7 @@ class _NativeMap:
         return len(self._map)
 
     def resolve(self, columns: list[pa.Array], rows: np.ndarray | None, insert: bool) -> tuple[np.ndarray, np.ndarray]:
-        specs = []
-        for arr in columns:
-            valid, offsets, data = arr.buffers()[:3]
-            specs.append(
-                (
-                    valid.address if valid is not None and arr.null_count else 0,
-                    offsets.address,
-                    data.address if data is not None and data.size else 0,
-                    arr.offset,
-                    pa.types.is_large_string(arr.type),
-                )
-            )
+        specs = [native.string_spec(arr) for arr in columns]
         sel = None
         if rows is not None:
             rows = np.ascontiguousarray(rows, dtype=np.int64)

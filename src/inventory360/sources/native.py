@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -59,6 +61,35 @@ def key_map() -> Any:
     if _native is None:
         raise RuntimeError("inventory360_native is not installed (pip install ./native)")
     return _native.KeyMap()
+
+
+#: An Arrow string array as the extension takes it: ``(validity address or 0, offsets
+#: address, data address or 0, offset, large)``. The caller keeps the array alive.
+StringSpec = tuple[int, int, int, int, bool]
+
+
+def string_spec(arr: pa.Array) -> StringSpec:
+    """The addresses of a live ``string``/``large_string`` array for the extension."""
+    valid, offsets, data = arr.buffers()[:3]
+    return (
+        valid.address if valid is not None and arr.null_count else 0,
+        offsets.address,
+        data.address if data is not None and data.size else 0,
+        arr.offset,
+        pa.types.is_large_string(arr.type),
+    )
+
+
+def paimon_bucket_order(columns: Sequence[pa.Array], buckets: int) -> tuple[np.ndarray, list[int]]:
+    """Paimon's fixed bucket of each row of the string key ``columns``.
+
+    Returns the row numbers grouped by bucket and sorted by key inside each bucket, and
+    the number of rows of each bucket (see ``native/src/paimon.rs``).
+    """
+    if _native is None:
+        raise RuntimeError("inventory360_native is not installed (pip install ./native)")
+    perm, counts = _native.paimon_bucket_order([string_spec(c) for c in columns], len(columns[0]), buckets)
+    return np.frombuffer(perm, dtype=np.int64), list(counts)
 
 
 def _buffer(obj: Any) -> pa.Buffer | None:
