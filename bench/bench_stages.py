@@ -46,6 +46,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--batch-mb", type=float, default=64.0)
+    ap.add_argument("--checkpoint-interval", type=float, default=1.0)
     args = ap.parse_args()
 
     timed(native._NativeMixin, "decode", lambda self, buf: f"decode {type(self).__name__}")
@@ -96,9 +97,13 @@ def main() -> None:
             measuring = False
 
     pipeline.Pipeline.run = measured_run  # type: ignore[method-assign]
-    for result in benchmark.run(Path(".cache/bench"), 50_000, 20, args.events, args.batch_mb, 1):
+    work = Path(".cache/bench")
+    for result in benchmark.run(work, 50_000, 20, args.events, args.batch_mb, 1, None, args.checkpoint_interval):
         print(result.line())
-    print(f"\nthread CPU per stage, measured phase ({args.events:,} events, {args.batch_mb:g} MiB batches):")
+    print(
+        f"\nthread CPU per stage, measured phase ({args.events:,} events, {args.batch_mb:g} MiB batches, "
+        f"checkpoint interval {args.checkpoint_interval:g} s):"
+    )
     for label, seconds in sorted(spent.items(), key=lambda kv: (kv[0].startswith("  "), -kv[1])):
         n = rows.get(label)
         extra = f"  ({n:,} rows, {seconds / n * 1e9:.0f} ns each)" if n else ""

@@ -49,7 +49,13 @@ class LakeSettings(BaseModel):
 class RunSettings(BaseModel):
     """Micro-batching."""
 
-    batch_mb: float = Field(64.0, gt=0, description="Bytes read per source per micro-batch (MiB); one checkpoint each.")
+    batch_mb: float = Field(64.0, gt=0, description="Bytes read per source per micro-batch (MiB).")
+    checkpoint_interval_s: float = Field(
+        1.0,
+        ge=0,
+        description="Under a backlog, seconds between checkpoints (lake commits); a caught-up "
+        "pipeline checkpoints every batch. 0: every batch.",
+    )
 
 
 class AlertSettings(BaseModel):

@@ -5,9 +5,18 @@ Per micro-batch, in this order:
 1. read complete lines from every source and decode them (bad lines → dead letters);
 2. apply the batch to the engine;
 3. append the dead letters and fsync the file;
+
+and per checkpoint:
+
 4. write the state changes as segment files and publish the manifest (the commit point:
    source positions, dead-letter file length, counters and state change together);
 5. commit the changed keys to every snapshot sink (Paimon first) with the checkpoint id.
+
+A pipeline that has caught up with its sources checkpoints every batch. Under a backlog
+(a replay, a restart after downtime) it checkpoints at most every ``checkpoint_interval``
+seconds, covering all batches since the last one: the same snapshot, with fewer commits
+and each key written once per checkpoint rather than once per batch. The interval is the
+Flink checkpoint interval of this engine; 0 checkpoints every batch.
 
 On start the newest manifest is loaded: state is rebuilt, sources seek to their stored
 positions, the dead-letter file is cut back to its stored length, and any sink whose
@@ -33,7 +42,7 @@ import pyarrow as pa
 
 from inventory360.engine import persist
 from inventory360.engine.checkpoint import PARTS, CheckpointStore, Manifest
-from inventory360.engine.engine import BatchResult, Engine, EngineOptions
+from inventory360.engine.engine import BatchResult, Engine, EngineOptions, merge_results
 from inventory360.engine.state import NEVER
 from inventory360.errors import CheckpointError
 from inventory360.records import DELTA_SCHEMA, ORDER_SCHEMA, SNAPSHOT_SCHEMA, DeadLetter
@@ -64,10 +73,16 @@ class StepStats:
     bytes: int
     dead_letters: int
     changed_keys: int
+    #: Wall time of the batch; of a checkpoint, from the start of its first batch to the
+    #: end of its commits (how long its oldest input waited for the lake at most).
     seconds: float
     commit_seconds: float
     result: BatchResult | None = None
     rows: pa.Table | None = None
+    #: False for a batch processed but not yet checkpointed (``checkpoint`` is then the
+    #: previous one); a checkpoint's stats add up all batches it covers.
+    committed: bool = True
+    batches: int = 1
 
 
 @dataclass(slots=True)
@@ -115,6 +130,8 @@ class Pipeline:
     #: goes on with the next batch meanwhile, and checkpoints that queue up while Paimon is
     #: busy are merged into one commit. Off for ``replay`` (one Paimon commit per checkpoint).
     background_lake: bool = False
+    #: Seconds between checkpoints while sources have a backlog (see the module docstring).
+    checkpoint_interval: float = 1.0
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.options)
@@ -124,6 +141,11 @@ class Pipeline:
         self.counters: Counter[str] = Counter()
         self.sinks: list[SnapshotSink] = []
         self._segment_rows = 0
+        self._pending: list[StepStats] = []
+        self._pending_since = 0.0
+        self._dlq_bytes = 0
+        #: Lines processed (decoded, whether checkpointed yet or not) since the start.
+        self.lines_processed = 0
 
     # -- start-up -------------------------------------------------------------------
     def open(self) -> None:
@@ -193,13 +215,19 @@ class Pipeline:
 
     # -- the loop ---------------------------------------------------------------------
     def step(self) -> StepStats | None:
-        """Process one micro-batch; None when every source is idle."""
+        """Process one micro-batch, or checkpoint the pending ones once the sources are idle.
+
+        Returns the batch's stats (``committed`` False until a checkpoint covers it), the
+        stats of the checkpoint taken, or None when every source is idle and nothing waits.
+        """
         t0 = time.perf_counter()
         deltas: list[pa.Table] = []
         orders: list[pa.Table] = []
         letters: list[DeadLetter] = []
         lines = nbytes = 0
         raws = [(inp, inp.source.read(self.batch_bytes, wait=False)) for inp in self.inputs]
+        if all(raw is None for _, raw in raws) and self._pending:  # caught up: checkpoint now
+            return self._commit_pending()
         if all(raw is None for _, raw in raws):  # all idle: now let a source wait for news
             for i, inp in enumerate(self.inputs):
                 raws[i] = (inp, inp.source.read(self.batch_bytes, wait=True))
@@ -230,29 +258,53 @@ class Pipeline:
                         )
                     )
         if nbytes == 0:
-            return None
+            return self._commit_pending() if self._pending else None
         result = self.engine.process(_concat(deltas, DELTA_SCHEMA), _concat(orders, ORDER_SCHEMA))
         self.counters.update(result.counters)
         for dl in letters:
             self.counters[f"dead_letters:{dl.reason}"] += 1
         self.dlq.write(letters)
-        dlq_bytes = self.dlq.flush()
+        self._dlq_bytes = self.dlq.flush()
+        self.lines_processed += lines
+        batch = StepStats(
+            self.manifest.checkpoint,
+            lines,
+            nbytes,
+            len(letters),
+            int(result.changed.size),
+            time.perf_counter() - t0,
+            0.0,
+            result,
+            committed=False,
+        )
+        if not self._pending:
+            self._pending_since = t0
+        self._pending.append(batch)
+        if time.perf_counter() - self._pending_since >= self.checkpoint_interval:
+            return self._commit_pending()
+        return batch
+
+    def _commit_pending(self) -> StepStats:
+        """Checkpoint the batches processed since the last checkpoint and commit the sinks."""
+        pending, self._pending = self._pending, []
         t1 = time.perf_counter()
+        result = merge_results([p.result for p in pending if p.result is not None])
         rows = self.engine.keys.rows(result.changed)
-        cid = self._checkpoint(result, dlq_bytes, rows)
+        cid = self._checkpoint(result, self._dlq_bytes, rows)
         for sink in self.sinks:
             sink.commit(rows, cid)
         t2 = time.perf_counter()
         stats = StepStats(
             cid,
-            lines,
-            nbytes,
-            len(letters),
+            sum(p.lines for p in pending),
+            sum(p.bytes for p in pending),
+            sum(p.dead_letters for p in pending),
             int(result.changed.size),
-            t2 - t0,
+            t2 - self._pending_since,
             t2 - t1,
             result,
             rows,
+            batches=len(pending),
         )
         for hook in self.on_commit:
             hook(stats)
@@ -297,15 +349,13 @@ class Pipeline:
 
     def run(self, until_idle: bool = True, idle_sleep: float = 0.05) -> int:
         """Loop over :meth:`step`; returns the number of lines processed."""
-        total = 0
+        start = self.lines_processed
         while True:
             stats = self.step()
             if stats is None:
                 if until_idle:
-                    return total
+                    return self.lines_processed - start
                 time.sleep(idle_sleep)
-                continue
-            total += stats.lines
 
     def backlog(self) -> int:
         """Bytes (or messages) still pending in all sources, where known."""

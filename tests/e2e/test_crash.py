@@ -57,7 +57,7 @@ def test_kill_dash_nine_during_replay_gives_the_clean_snapshot(tmp_path: Path) -
     kills = 0
     for attempt in range(5):
         proc = subprocess.Popen(
-            [*INV360, "replay", "--lake", str(crashed), "--batch-mb", "4", *files],
+            [*INV360, "replay", "--lake", str(crashed), "--batch-mb", "4", "--checkpoint-interval", "0.2", *files],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -65,7 +65,7 @@ def test_kill_dash_nine_during_replay_gives_the_clean_snapshot(tmp_path: Path) -
             start = checkpoint(crashed)
             while proc.poll() is None and checkpoint(crashed) <= start:
                 time.sleep(0.05)
-        time.sleep(rnd.uniform(0.0, 1.5 if attempt else 4.0))
+        time.sleep(rnd.uniform(0.0, 0.5 if attempt else 2.0))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1

@@ -47,7 +47,13 @@ from inventory360.pipeline import LakeLayout, Pipeline, StepStats
 @click.option(
     "--batch-mb",
     type=click.FloatRange(min=0.001),
-    help="MiB read per source per micro-batch (one checkpoint each) [default: 64].",
+    help="MiB read per source per micro-batch [default: 64].",
+)
+@click.option(
+    "--checkpoint-interval",
+    type=click.FloatRange(min=0),
+    help="Seconds between checkpoints while the files still hold unread lines; the last "
+    "checkpoint comes when they are read to the end. 0: one per micro-batch [default: 1].",
 )
 @click.option(
     "--progress/--no-progress",
@@ -62,6 +68,7 @@ def replay(
     orders: tuple[Path, ...],
     dlq: Path | None,
     batch_mb: float | None,
+    checkpoint_interval: float | None,
     progress: bool | None,
 ) -> None:
     """Process JSON Lines files into the lake under LAKE, exactly once.
@@ -71,7 +78,11 @@ def replay(
     """
     if not deltas and not orders:
         raise ConfigError("nothing to replay: give --deltas and/or --orders")
-    overrides = {} if batch_mb is None else {"run__batch_mb": batch_mb}
+    overrides: dict[str, float] = {}
+    if batch_mb is not None:
+        overrides["run__batch_mb"] = batch_mb
+    if checkpoint_interval is not None:
+        overrides["run__checkpoint_interval_s"] = checkpoint_interval
     settings = settings_from(ctx, **overrides)
     pipe = Pipeline(
         LakeLayout(lake, settings.lake.database, settings.lake.table, settings.lake.bucket),
@@ -79,6 +90,7 @@ def replay(
         options=settings_to_options(settings),
         dead_letters=dlq,
         batch_bytes=int(settings.run.batch_mb * (1 << 20)),
+        checkpoint_interval=settings.run.checkpoint_interval_s,
     )
     show = sys.stderr.isatty() if progress is None else progress
     meter = _Progress(pipe.backlog()) if show else None

@@ -36,6 +36,33 @@ class BatchResult:
     counters: Counter[str] = field(default_factory=Counter)
 
 
+def merge_results(results: list[BatchResult]) -> BatchResult:
+    """What consecutive batches changed together, as if they had been one batch.
+
+    Keys and lines are the union; a key's values before (and whether it existed) are those
+    from before the first batch that changed it; new event ids and counters add up.
+    """
+    if len(results) == 1:
+        return results[0]
+    if not results:
+        e = np.empty(0, dtype=np.int64)
+        return BatchResult(e, e, e, e.astype(bool), e, pa.array([], pa.string()))
+    ids = np.concatenate([r.changed for r in results])
+    changed, first = np.unique(ids, return_index=True)  # first occurrence: batches are in order
+    counters: Counter[str] = Counter()
+    for r in results:
+        counters.update(r.counters)
+    return BatchResult(
+        changed,
+        np.concatenate([r.before_available for r in results])[first],
+        np.concatenate([r.before_reserved for r in results])[first],
+        np.concatenate([r.existed for r in results])[first],
+        np.unique(np.concatenate([r.changed_lines for r in results])),
+        pa.concat_arrays([r.new_event_ids.cast(pa.string()) for r in results]),
+        counters,
+    )
+
+
 class Engine:
     """Holds the state and applies one batch at a time; never raises on data."""
 

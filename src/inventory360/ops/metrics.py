@@ -89,11 +89,15 @@ class PipelineMetrics:
         self._counters = _CounterCollector()
         registry.register(self._counters)
         self.batch = Histogram(
-            "inv360_batch_duration_seconds", "Wall time of one micro-batch.", registry=registry, buckets=_BATCH_BUCKETS
+            "inv360_batch_duration_seconds",
+            "Wall time of one checkpoint, from the start of its first micro-batch to its commits "
+            "(one micro-batch once the pipeline has caught up).",
+            registry=registry,
+            buckets=_BATCH_BUCKETS
         )
         self.commit = Histogram(
             "inv360_commit_duration_seconds",
-            "Wall time of the checkpoint and sink commits of one micro-batch.",
+            "Wall time of the checkpoint and sink commits of one checkpoint.",
             registry=registry,
             buckets=_BATCH_BUCKETS,
         )

@@ -147,7 +147,7 @@ class PipelineRunner(threading.Thread):
                         for hook in self.on_idle:
                             hook()
                     self._stop_requested.wait(self.idle_sleep)
-                else:
+                elif stats.committed:  # a batch not yet checkpointed goes straight on
                     self._stop_requested.wait(max(0.0, self.min_interval - (time.monotonic() - t0)))
         except BaseException as exc:  # reported by the owner, which decides the exit code
             self.error = exc
@@ -281,6 +281,7 @@ class Service:
             batch_bytes=self.batch_bytes,
             extra_sinks=sinks,
             background_lake=True,
+            checkpoint_interval=s.run.checkpoint_interval_s,
         )
         registry = new_registry()
         metrics = PipelineMetrics(registry)

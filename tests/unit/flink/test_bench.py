@@ -43,7 +43,7 @@ def test_without_engines_the_bench_is_unchanged(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(bench, "main", lambda **kw: pytest.fail("--engines path taken"))
     out = CliRunner().invoke(cli, ["bench", "--events", "10"])
     assert out.exit_code == 0, out.output
-    assert calls == [(Path(".cache/bench"), 50_000, 20, 10, 64.0, 1, None)]
+    assert calls == [(Path(".cache/bench"), 50_000, 20, 10, 64.0, 1, None, 1.0)]
 
 
 def test_unknown_engine_is_a_config_error() -> None:
