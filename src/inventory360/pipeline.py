@@ -144,6 +144,7 @@ class Pipeline:
         self._pending: list[StepStats] = []
         self._pending_since = 0.0
         self._dlq_bytes = 0
+        self._failed = False
         #: Lines processed (decoded, whether checkpointed yet or not) since the start.
         self.lines_processed = 0
 
@@ -220,6 +221,13 @@ class Pipeline:
         Returns the batch's stats (``committed`` False until a checkpoint covers it), the
         stats of the checkpoint taken, or None when every source is idle and nothing waits.
         """
+        try:
+            return self._step()
+        except BaseException:
+            self._failed = True  # close() then checkpoints nothing more
+            raise
+
+    def _step(self) -> StepStats | None:
         t0 = time.perf_counter()
         deltas: list[pa.Table] = []
         orders: list[pa.Table] = []
@@ -361,13 +369,21 @@ class Pipeline:
         """Bytes (or messages) still pending in all sources, where known."""
         return sum(inp.source.backlog() or 0 for inp in self.inputs)
 
-    def close(self) -> None:
-        """Release sinks, sources and files."""
-        for sink in self.sinks:
-            sink.close()
-        for inp in self.inputs:
-            inp.source.close()
-        self.dlq.close()
+    def close(self, checkpoint: bool = True) -> None:
+        """Checkpoint the batches not checkpointed yet, then release sinks, sources and files.
+
+        Nothing is checkpointed when ``checkpoint`` is False or a step has failed: those
+        batches are then redone from the last checkpoint on the next start.
+        """
+        try:
+            if checkpoint and self._pending and not self._failed:
+                self._commit_pending()
+        finally:
+            for sink in self.sinks:
+                sink.close()
+            for inp in self.inputs:
+                inp.source.close()
+            self.dlq.close()
 
 
 def _source_key(source: Source) -> str:

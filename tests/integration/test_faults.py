@@ -93,7 +93,9 @@ def _engine_config(tmp_path: Path, target: CassandraTarget, topics: dict[str, st
                 "projection": {"type": "cassandra", "table": target.table, "request_timeout_s": 3},
                 "publish": {"bootstrap": BOOTSTRAP, **publish} if publish else {},
                 "alertmanager": {"enabled": False},
-                "run": {"batch_mb": 0.25},
+                # Small batches and a checkpoint each: faults land between many checkpoints
+                # (tests/e2e/test_crash.py kills replays whose checkpoints cover several batches).
+                "run": {"batch_mb": 0.25, "checkpoint_interval_s": 0},
                 "alerts": {"default_safety_stock": 5},
             }
         )

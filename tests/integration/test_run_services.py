@@ -37,7 +37,10 @@ def test_run_serves_cassandra_and_forwards_alertmanager_webhooks(setup: Setup) -
     try:
         engine.wait_events(total, timeout=90)
         h = {"Authorization": f"Bearer {TOKEN}"}
-        page = httpx.get(engine.url + "/v1/inventory?limit=3", headers=h, timeout=10).json()
+        deadline = time.monotonic() + 30  # listings read a scan of the projection, cached briefly
+        while not (page := httpx.get(engine.url + "/v1/inventory?limit=3", headers=h, timeout=10).json())["items"]:
+            assert time.monotonic() < deadline, page
+            time.sleep(0.5)
         first = page["items"][0]
         one = httpx.get(f"{engine.url}/v1/inventory/{first['sku_id']}/{first['warehouse_id']}", headers=h, timeout=10)
         assert one.status_code == 200 and one.json()["available_qty"] == first["available_qty"]

@@ -136,7 +136,7 @@ class _Progress:
         rate = self.lines / max(time.monotonic() - self.t0, 1e-6)
         sys.stderr.write(
             f"\r  checkpoint {s.checkpoint}: {self.lines:,} lines, {rate:,.0f} lines/s, "
-            f"batch {s.seconds * 1000:.0f} ms, {s.changed_keys:,} keys changed   "
+            f"{s.seconds * 1000:.0f} ms over {s.batches} batches, {s.changed_keys:,} keys changed   "
         )
         sys.stderr.flush()
 

@@ -93,7 +93,7 @@ def test_batches_not_yet_checkpointed_are_redone_after_a_stop(tmp_path: Path) ->
     first.open()
     stats = [first.step() for _ in range(3)]
     assert all(s is not None and not s.committed for s in stats)
-    first.close()  # as after kill -9: three batches processed, none checkpointed
+    first.close(checkpoint=False)  # as after kill -9: three batches processed, none checkpointed
     assert first.manifest.checkpoint == 0
     second = pipeline()
     second.open()
@@ -103,3 +103,16 @@ def test_batches_not_yet_checkpointed_are_redone_after_a_stop(tmp_path: Path) ->
     snap = read_snapshot(lake / "warehouse", "inventory360", "inventory_snapshot")
     assert sorted(snap["available_qty"].to_pylist()) == [60] * 50
     assert second.counters["deltas_accepted"] == 3000
+
+
+def test_close_checkpoints_the_batches_still_pending(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    deltas = write_lines(tmp_path / "d.jsonl", [delta(f"S{i % 20}", "W", 2, eid=f"e{i}") for i in range(2000)])
+    orders = write_lines(tmp_path / "o.jsonl", [])
+    pipe = Pipeline(LakeLayout(lake), build_inputs([deltas], [orders]), batch_bytes=8 << 10, checkpoint_interval=3600)
+    pipe.open()
+    assert all(s is not None and not s.committed for s in (pipe.step(), pipe.step()))
+    pipe.close()
+    assert pipe.manifest.checkpoint == 1
+    snap = read_snapshot(lake / "warehouse", "inventory360", "inventory_snapshot")
+    assert snap.num_rows == 20 and sum(snap["available_qty"].to_pylist()) == 2 * pipe.counters["deltas_accepted"] > 0
