@@ -20,23 +20,31 @@ const SEED: u32 = 42;
 const C1: u32 = 0xcc9e_2d51;
 const C2: u32 = 0x1b87_3593;
 
-/// Paimon's `MurmurHashUtils.hashBytesByWords` of `bytes` (its length a multiple of 4):
-/// the reference [`row_hash`] is tested against.
-#[cfg(test)]
-fn hash_words(bytes: &[u8]) -> i32 {
-    let mut h = SEED;
-    for w in bytes.chunks_exact(4) {
-        let k = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-        let k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
-        h = (h ^ k).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
-    }
-    h ^= bytes.len() as u32;
+/// One MurmurHash3 round: the state `h` after the 4-byte word `k`.
+#[inline(always)]
+fn mix(h: u32, k: u32) -> u32 {
+    let k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
+    (h ^ k).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)
+}
+
+/// MurmurHash3's finalisation of the state `h` after `len` bytes.
+#[inline(always)]
+fn finish(mut h: u32, len: usize) -> i32 {
+    h ^= len as u32;
     h ^= h >> 16;
     h = h.wrapping_mul(0x85eb_ca6b);
     h ^= h >> 13;
     h = h.wrapping_mul(0xc2b2_ae35);
     h ^= h >> 16;
     h as i32
+}
+
+/// Paimon's `MurmurHashUtils.hashBytesByWords` of `bytes` (its length a multiple of 4):
+/// the reference [`row_hash`] is tested against.
+#[cfg(test)]
+fn hash_words(bytes: &[u8]) -> i32 {
+    let h = bytes.chunks_exact(4).fold(SEED, |h, w| mix(h, u32::from_le_bytes([w[0], w[1], w[2], w[3]])));
+    finish(h, bytes.len())
 }
 
 /// Serialise one row of string fields as a Paimon `BinaryRow` (row kind INSERT) into `out`:
@@ -101,12 +109,7 @@ fn load_le(b: &[u8]) -> u64 {
 #[inline]
 pub fn row_hash(fields: &[Option<&[u8]>]) -> i32 {
     let mut h = SEED;
-    let mut feed = |v: u64| {
-        for k in [v as u32, (v >> 32) as u32] {
-            let k = k.wrapping_mul(C1).rotate_left(15).wrapping_mul(C2);
-            h = (h ^ k).rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
-        }
-    };
+    let mut feed = |v: u64| h = mix(mix(h, v as u32), (v >> 32) as u32);
     let header_words = (fields.len() + 63 + 8) / 64;
     for w in 0..header_words {
         let mut bits = 0u64;
@@ -134,13 +137,7 @@ pub fn row_hash(fields: &[Option<&[u8]>]) -> i32 {
             feed(load_le(chunk));
         }
     }
-    h ^= cursor as u32;
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^= h >> 16;
-    h as i32
+    finish(h, cursor)
 }
 
 /// The byte offset where the `n` values of a column stop sharing a prefix.
