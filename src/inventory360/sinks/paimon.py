@@ -94,10 +94,11 @@ _PROBE_KEYS = [
 class BucketRouter:
     """Splits rows by Paimon bucket, each bucket sorted by key, for ``write_arrow_batch``.
 
-    Only for tables in fixed-bucket mode whose bucket key is the string primary key with
-    the default bucket function, and only when the native function agrees with pypaimon's
-    on :data:`_PROBE_KEYS`; :meth:`create` returns None otherwise (the writer then assigns
-    buckets itself).
+    Only for tables in fixed-bucket mode whose bucket key (by default the primary key)
+    is made of string columns, with the default bucket function, and only when the native
+    function agrees with pypaimon's on :data:`_PROBE_KEYS`; :meth:`create` returns None
+    otherwise (the writer then assigns buckets itself). A bucket is sorted by its bucket
+    key, which is the primary key for ``inventory_snapshot``.
     """
 
     def __init__(self, keys: list[str], buckets: int) -> None:
