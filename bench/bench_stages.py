@@ -55,6 +55,7 @@ def main() -> None:
     timed(pipeline.Pipeline, "_checkpoint", lambda *a: "checkpoint (all)")
     timed(persist, "changes", lambda *a: "  checkpoint: changed state as tables")
     timed(persist, "full", lambda *a: "  checkpoint: whole state as tables (base)")
+    timed(persist, "all_events", lambda *a: "  checkpoint: all event ids as a table (event base)")
     timed(checkpoint.CheckpointStore, "write_part", lambda _s, kind, _c, part, _t: f"  checkpoint: write {kind} {part}")
     timed(checkpoint.CheckpointStore, "commit", lambda *a: "  checkpoint: manifest")
     timed(paimon.PaimonSnapshotSink, "commit", lambda *a: "Paimon write + commit")

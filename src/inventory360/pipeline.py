@@ -41,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 
 from inventory360.engine import persist
-from inventory360.engine.checkpoint import PARTS, CheckpointStore, Manifest
+from inventory360.engine.checkpoint import EVENT_FILES_MAX, STATE_PARTS, CheckpointStore, Manifest
 from inventory360.engine.engine import BatchResult, Engine, EngineOptions, merge_results
 from inventory360.engine.state import NEVER
 from inventory360.errors import CheckpointError
@@ -124,6 +124,7 @@ class Pipeline:
     dead_letters: Path | None = None
     batch_bytes: int = 64 << 20
     compact_min_rows: int = 200_000
+    event_files_max: int = EVENT_FILES_MAX
     extra_sinks: SinkFactory | None = None
     on_commit: list[OnCommit] = field(default_factory=list)
     #: Commit the Paimon table from a worker thread (see ``sinks/background.py``): the engine
@@ -186,15 +187,18 @@ class Pipeline:
 
     def _restore(self, m: Manifest) -> None:
         started = time.monotonic()
-        for part in PARTS:
+        for part in STATE_PARTS:
             persist.load(self.engine, part, self.store.read_part("base", m.base, part))
         for seg in m.segments:
-            for part in PARTS:
+            for part in STATE_PARTS:
                 persist.load(self.engine, part, self.store.read_part("seg", seg, part))
-        if len(self.engine.keys) != m.key_count or len(self.engine.lines) != m.line_count:
+        for kind, num in m.events():
+            persist.load(self.engine, "events", self.store.read_part(kind, num, "events"))
+        got = (len(self.engine.keys), len(self.engine.lines), len(self.engine.seen))
+        if got != (m.key_count, m.line_count, m.event_id_count):
             raise CheckpointError(
-                f"checkpoint {m.checkpoint} restored {len(self.engine.keys)} keys and "
-                f"{len(self.engine.lines)} lines, manifest says {m.key_count} and {m.line_count}"
+                f"checkpoint {m.checkpoint} restored {got[0]} keys, {got[1]} lines and {got[2]} event ids, "
+                f"manifest says {m.key_count}, {m.line_count} and {m.event_id_count}"
             )
         self.engine.watermark_ms = int(NEVER) if m.watermark_ms is None else m.watermark_ms
         self._segment_rows = int(m.extra.get("segment_rows", 0))
@@ -322,18 +326,26 @@ class Pipeline:
         m = self.manifest
         cid = m.checkpoint + 1
         changed = persist.changes(self.engine, result, rows)
-        seg_rows = sum(t.num_rows for t in changed.values())
-        base_rows = m.key_count + m.line_count + m.event_id_count
+        seg_rows = sum(changed[part].num_rows for part in STATE_PARTS)
+        base_rows = m.key_count + m.line_count
         if m.checkpoint == 0 or self._segment_rows + seg_rows > max(base_rows, self.compact_min_rows):
             for part, table in persist.full(self.engine).items():
                 self.store.write_part("base", cid, part, table)
             base, segments = cid, []
             self._segment_rows = 0
         else:
-            for part, table in changed.items():
-                self.store.write_part("seg", cid, part, table)
+            for part in STATE_PARTS:
+                self.store.write_part("seg", cid, part, changed[part])
             base, segments = m.base, [*m.segments, cid]
             self._segment_rows += seg_rows
+        # Event ids are only added: their files outlive base rewrites (see checkpoint.py).
+        events = m.events() if m.checkpoint else []
+        if not events or len(events) >= self.event_files_max:
+            self.store.write_part("base", cid, "events", persist.all_events(self.engine))
+            events = [("base", cid)]
+        else:
+            self.store.write_part("seg", cid, "events", changed["events"])
+            events = [*events, ("seg", cid)]
         positions = dict(m.positions)
         for inp in self.inputs:
             positions[_source_key(inp.source)] = inp.source.position()
@@ -349,6 +361,7 @@ class Pipeline:
             key_count=len(self.engine.keys),
             line_count=len(self.engine.lines),
             event_id_count=len(self.engine.seen),
+            event_files=[[kind, num] for kind, num in events],
             counters=dict(self.counters),
             extra={**m.extra, "segment_rows": self._segment_rows, "committed_at": time.time()},
         )

@@ -10,6 +10,12 @@ A checkpoint exists once its manifest is renamed into place; segment files are w
 and fsynced before that, so a manifest never names a missing file. Restoring reads the
 newest manifest, its base, then its segments in order. When the segments outgrow the
 base, a new base is written and older files are deleted.
+
+Event ids are only ever added, so they are not rewritten with the base: the manifest
+lists its event-id files (``event_files``: the newest base that holds all ids, then
+the segments after it) and a new base of event ids is written only when that list grows
+past :data:`EVENT_FILES_MAX`. A base rewrite therefore costs the keys and order lines,
+not the ever-growing set of ids.
 """
 
 from __future__ import annotations
@@ -27,7 +33,11 @@ import pyarrow.ipc as ipc
 from inventory360.errors import CheckpointError
 
 PARTS = ("keys", "lines", "events")
+#: The parts a base rewrite writes; event ids have their own files (see above).
+STATE_PARTS = ("keys", "lines")
 FORMAT_VERSION = 1
+#: Event-id files a manifest may list before they are merged into one.
+EVENT_FILES_MAX = 64
 
 
 @dataclass(slots=True)
@@ -46,6 +56,15 @@ class Manifest:
     event_id_count: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``[kind, checkpoint]`` of each event-id file, oldest first; None in manifests
+    #: written before event ids had their own files (then: the base and the segments).
+    event_files: list[list[Any]] | None = None
+
+    def events(self) -> list[tuple[str, int]]:
+        """The event-id files to load, in order."""
+        if self.event_files is None:
+            return [("base", self.base), *(("seg", s) for s in self.segments)]
+        return [(str(kind), int(num)) for kind, num in self.event_files]
 
     def to_json(self) -> bytes:
         """Serialised form (with a format version)."""
@@ -134,16 +153,18 @@ class CheckpointStore:
         ids = self._manifests()
         for old in ids[: -self.keep]:
             (self.folder / f"manifest-{old:08d}.json").unlink(missing_ok=True)
-        needed: set[tuple[str, int]] = set()
+        needed: set[tuple[str, int, str]] = set()
         for mid in ids[-self.keep :]:
             m = newest if mid == newest.checkpoint else self._load_quiet(mid)
             if m is None:
                 continue
-            needed.add(("base", m.base))
-            needed.update(("seg", s) for s in m.segments)
+            for part in STATE_PARTS:
+                needed.add(("base", m.base, part))
+                needed.update(("seg", s, part) for s in m.segments)
+            needed.update((kind, num, "events") for kind, num in m.events())
         for p in self.folder.glob("*.arrow"):
-            kind, num, _ = p.stem.split("-", 2)
-            if (kind, int(num)) not in needed and int(num) <= newest.checkpoint:
+            kind, num, part = p.stem.split("-", 2)
+            if (kind, int(num), part) not in needed and int(num) <= newest.checkpoint:
                 p.unlink(missing_ok=True)
 
     def _load_quiet(self, mid: int) -> Manifest | None:

@@ -62,13 +62,16 @@ def changes(engine: Engine, result: BatchResult, rows: pa.Table | None = None) -
 
 
 def full(engine: Engine) -> dict[str, pa.Table]:
-    """The whole state, as base tables."""
-    seen = engine.seen.take(np.arange(len(engine.seen), dtype=np.int64))["event_id"]
+    """The keys and order lines, as base tables (event ids: :func:`all_events`)."""
     return {
         "keys": _keys(engine, np.arange(len(engine.keys), dtype=np.int64)),
         "lines": _lines(engine, np.arange(len(engine.lines), dtype=np.int64)),
-        "events": pa.table({"event_id": seen}),
     }
+
+
+def all_events(engine: Engine) -> pa.Table:
+    """Every event id seen, in id order, as one base table."""
+    return pa.table({"event_id": engine.seen.take(np.arange(len(engine.seen), dtype=np.int64))["event_id"]})
 
 
 def load(engine: Engine, part: str, table: pa.Table) -> None:
