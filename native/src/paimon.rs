@@ -179,10 +179,9 @@ pub unsafe fn bucket_order(cols: &Cols, n: usize, buckets: i32) -> Order {
     let key = |i: usize, c: usize| unsafe { cols[c].get(i) };
     let skip: Vec<usize> = (0..cols.len().min(2)).map(|c| shared_prefix(n, |i| key(i, c))).collect();
     let mut fields: Vec<Option<&[u8]>> = vec![None; cols.len()];
-    // (sort word, row): two words of the first two columns decide the order when every
-    // row's key fits them (`exact`); otherwise the groups are sorted by whole keys.
-    let mut entries: Vec<(u128, u32)> = Vec::with_capacity(n);
-    let mut bucket: Vec<u32> = Vec::with_capacity(n);
+    // (bucket, sort word, row): the words of the first two columns decide the order inside
+    // a bucket when every row's key fits them (`exact`); otherwise whole keys do.
+    let mut entries: Vec<(u32, u128, u32)> = Vec::with_capacity(n);
     let mut counts = vec![0i64; buckets.max(1) as usize];
     let mut exact = cols.len() <= 2;
     for i in 0..n {
@@ -191,37 +190,24 @@ pub unsafe fn bucket_order(cols: &Cols, n: usize, buckets: i32) -> Order {
         }
         let b = bucket_of(row_hash(&fields), buckets);
         counts[b as usize] += 1;
-        bucket.push(b as u32);
         let (w0, e0) = sort_word(fields[0], skip[0]);
         let (w1, e1) = if cols.len() > 1 { sort_word(fields[1], skip[1]) } else { (0, true) };
         exact &= e0 & e1;
-        entries.push(((w0 as u128) << 64 | w1 as u128, i as u32));
+        entries.push((b as u32, (w0 as u128) << 64 | w1 as u128, i as u32));
     }
-    // Group by bucket (counting sort), then sort each group.
-    let mut start = vec![0usize; counts.len() + 1];
-    for (b, c) in counts.iter().enumerate() {
-        start[b + 1] = start[b] + *c as usize;
-    }
-    let mut grouped = vec![(0u128, 0u32); n];
-    let mut next = start.clone();
-    for (e, &b) in entries.iter().zip(&bucket) {
-        grouped[next[b as usize]] = *e;
-        next[b as usize] += 1;
-    }
-    for w in start.windows(2) {
-        let group = &mut grouped[w[0]..w[1]];
-        if exact {
-            group.sort_unstable_by_key(|e| e.0);
-        } else {
-            group.sort_unstable_by(|a, b| {
+    if exact {
+        entries.sort_unstable_by_key(|e| (e.0, e.1));
+    } else {
+        entries.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
                 (0..cols.len())
-                    .map(|c| key(a.1 as usize, c).cmp(&key(b.1 as usize, c)))
+                    .map(|c| key(a.2 as usize, c).cmp(&key(b.2 as usize, c)))
                     .find(|o| o.is_ne())
                     .unwrap_or(std::cmp::Ordering::Equal)
-            });
-        }
+            })
+        });
     }
-    Order { perm: grouped.into_iter().map(|e| e.1 as i64).collect(), counts }
+    Order { perm: entries.into_iter().map(|e| e.2 as i64).collect(), counts }
 }
 
 #[cfg(test)]
