@@ -238,10 +238,10 @@ class Pipeline:
         letters: list[DeadLetter] = []
         lines = nbytes = 0
         raws = [(inp, inp.source.read(self.batch_bytes, wait=False)) for inp in self.inputs]
-        if all(raw is None for _, raw in raws) and self._pending:  # caught up: checkpoint now
-            return self._commit_pending()
-        if all(raw is None for _, raw in raws):  # all idle: now let a source wait for news
-            for i, inp in enumerate(self.inputs):
+        if all(raw is None for _, raw in raws):
+            if self._pending:  # caught up: checkpoint now
+                return self._commit_pending()
+            for i, inp in enumerate(self.inputs):  # all idle: now let a source wait for news
                 raws[i] = (inp, inp.source.read(self.batch_bytes, wait=True))
                 if raws[i][1] is not None:
                     break

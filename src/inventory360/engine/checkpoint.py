@@ -32,7 +32,6 @@ import pyarrow.ipc as ipc
 
 from inventory360.errors import CheckpointError
 
-PARTS = ("keys", "lines", "events")
 #: The parts a base rewrite writes; event ids have their own files (see above).
 STATE_PARTS = ("keys", "lines")
 FORMAT_VERSION = 1

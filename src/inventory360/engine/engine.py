@@ -41,12 +41,10 @@ def merge_results(results: list[BatchResult]) -> BatchResult:
 
     Keys and lines are the union; a key's values before (and whether it existed) are those
     from before the first batch that changed it; new event ids and counters add up.
+    ``results`` is not empty.
     """
     if len(results) == 1:
         return results[0]
-    if not results:
-        e = np.empty(0, dtype=np.int64)
-        return BatchResult(e, e, e, e.astype(bool), e, pa.array([], pa.string()))
     ids = np.concatenate([r.changed for r in results])
     changed, first = np.unique(ids, return_index=True)  # first occurrence: batches are in order
     counters: Counter[str] = Counter()

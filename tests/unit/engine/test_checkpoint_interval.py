@@ -97,7 +97,7 @@ def test_batches_not_yet_checkpointed_are_redone_after_a_stop(tmp_path: Path) ->
     assert first.manifest.checkpoint == 0
     second = pipeline()
     second.open()
-    assert second.engine.keys.index.take(np.arange(len(second.engine.keys)))["sku_id"].to_pylist() == []
+    assert len(second.engine.keys) == 0
     second.run()
     second.close()
     snap = read_snapshot(lake / "warehouse", "inventory360", "inventory_snapshot")
