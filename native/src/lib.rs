@@ -20,6 +20,7 @@ mod keymap;
 mod orders;
 mod paimon;
 mod pool;
+mod scatter;
 mod text;
 mod unicode_tables;
 
@@ -359,6 +360,60 @@ fn paimon_bucket_order<'py>(
     Ok((buffer(py, Data::I64(order.perm))?, order.counts))
 }
 
+/// `(address, count)` of live int64 arrays as slices (empty when `count` is 0).
+///
+/// # Safety
+/// Each address must point to `count` int64 values that stay alive and are not written
+/// by anyone else for the call.
+unsafe fn i64_slices<'a>(arrays: &[(usize, usize)]) -> Vec<&'a [i64]> {
+    arrays
+        .iter()
+        .map(|&(a, n)| if n == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(a as *const i64, n) } })
+        .collect()
+}
+
+/// `scatter::apply_touches`: `touches` are `(address, count)` of the int64 arrays kid,
+/// d_avail, d_res and when; `state` those of the key columns available, reserved and
+/// updated_at, which are updated in place. Returns `(ids, before_available,
+/// before_reserved)` as int64 buffers. The caller (`inventory360.engine.state`) passes
+/// live, contiguous, writable numpy arrays and keeps them alive for the call.
+#[pyfunction]
+fn apply_touches<'py>(
+    py: Python<'py>,
+    touches: Vec<(usize, usize)>,
+    state: Vec<(usize, usize)>,
+) -> PyResult<(Bound<'py, Buffer>, Bound<'py, Buffer>, Bound<'py, Buffer>)> {
+    if touches.len() != 4 || state.len() != 3 {
+        return Err(PyValueError::new_err("need 4 touch arrays and 3 state columns"));
+    }
+    let (ids, ba, br) = py
+        .detach(move || {
+            // SAFETY: see the doc comment; the three state columns are distinct arrays.
+            let t = unsafe { i64_slices(&touches) };
+            let col = |(a, n): (usize, usize)| -> &mut [i64] {
+                if n == 0 { &mut [] } else { unsafe { std::slice::from_raw_parts_mut(a as *mut i64, n) } }
+            };
+            let (avail, res, upd) = (col(state[0]), col(state[1]), col(state[2]));
+            scatter::apply_touches(t[0], t[1], t[2], t[3], avail, res, upd)
+        })
+        .map_err(PyValueError::new_err)?;
+    Ok((buffer(py, Data::I64(ids))?, buffer(py, Data::I64(ba))?, buffer(py, Data::I64(br))?))
+}
+
+/// `scatter::union_first` of int64 arrays passed as `(address, count)` (kept alive by
+/// the caller): `(ids, first_index)` as int64 buffers.
+#[pyfunction]
+fn union_first<'py>(py: Python<'py>, parts: Vec<(usize, usize)>) -> PyResult<(Bound<'py, Buffer>, Bound<'py, Buffer>)> {
+    let (ids, idx) = py
+        .detach(move || {
+            // SAFETY: see the doc comment.
+            let p = unsafe { i64_slices(&parts) };
+            scatter::union_first(&p)
+        })
+        .map_err(PyValueError::new_err)?;
+    Ok((buffer(py, Data::I64(ids))?, buffer(py, Data::I64(idx))?))
+}
+
 /// `timestamps.parse_iso_ms` (no range check), for tests.
 #[pyfunction]
 fn parse_iso_ms(text: &str) -> Option<i64> {
@@ -387,6 +442,8 @@ fn inventory360_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_deltas, m)?)?;
     m.add_function(wrap_pyfunction!(decode_orders, m)?)?;
     m.add_function(wrap_pyfunction!(paimon_bucket_order, m)?)?;
+    m.add_function(wrap_pyfunction!(apply_touches, m)?)?;
+    m.add_function(wrap_pyfunction!(union_first, m)?)?;
     m.add_function(wrap_pyfunction!(parse_iso_ms, m)?)?;
     m.add_function(wrap_pyfunction!(upper, m)?)?;
     m.add_function(wrap_pyfunction!(strip, m)?)?;

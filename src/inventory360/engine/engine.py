@@ -11,6 +11,7 @@ import pyarrow as pa
 from inventory360.engine.index import KeyIndex
 from inventory360.engine.reservations import LineTable, apply_orders
 from inventory360.engine.state import NEVER, KeyTable
+from inventory360.sources import native
 
 DEFAULT_RESERVING = frozenset({"CREATED", "ALLOCATED"})
 
@@ -45,8 +46,13 @@ def merge_results(results: list[BatchResult]) -> BatchResult:
     """
     if len(results) == 1:
         return results[0]
-    ids = np.concatenate([r.changed for r in results])
-    changed, first = np.unique(ids, return_index=True)  # first occurrence: batches are in order
+    if native.available():
+        changed, first = native.union_first([r.changed for r in results])
+        lines = native.union_first([r.changed_lines for r in results])[0]
+    else:
+        changed, first = np.unique(np.concatenate([r.changed for r in results]), return_index=True)
+        lines = np.unique(np.concatenate([r.changed_lines for r in results]))
+    # ``first`` is each key's first occurrence: batches are in order.
     counters: Counter[str] = Counter()
     for r in results:
         counters.update(r.counters)
@@ -55,7 +61,7 @@ def merge_results(results: list[BatchResult]) -> BatchResult:
         np.concatenate([r.before_available for r in results])[first],
         np.concatenate([r.before_reserved for r in results])[first],
         np.concatenate([r.existed for r in results])[first],
-        np.unique(np.concatenate([r.changed_lines for r in results])),
+        lines,
         pa.concat_arrays([r.new_event_ids.cast(pa.string()) for r in results]),
         counters,
     )

@@ -10,6 +10,7 @@ import pyarrow as pa
 from inventory360.engine.columns import Columns
 from inventory360.engine.index import KeyIndex
 from inventory360.records import KEY_COLUMNS, SNAPSHOT_SCHEMA
+from inventory360.sources import native
 
 NEVER = np.iinfo(np.int64).min
 
@@ -47,13 +48,17 @@ class KeyTable:
         if kid.size == 0:
             return kid, kid, kid
         n_keys = len(self)
+        c = self.cols.data
+        if native.available():
+            state = [c[name][:n_keys] for name in ("available_qty", "reserved_qty", "updated_at")]
+            touches = [np.ascontiguousarray(a, dtype=np.int64) for a in (kid, d_avail, d_res, when)]
+            return native.apply_touches(touches, state)
         if kid.size * 16 < n_keys:
             ids = np.unique(kid)
         else:
             touched = np.zeros(n_keys, dtype=bool)
             touched[kid] = True
             ids = np.flatnonzero(touched)
-        c = self.cols.data
         before_a, before_r = c["available_qty"][ids], c["reserved_qty"][ids]
         np.add.at(c["available_qty"], kid, d_avail)
         np.add.at(c["reserved_qty"], kid, d_res)

@@ -92,6 +92,46 @@ def paimon_bucket_order(columns: Sequence[pa.Array], buckets: int) -> tuple[np.n
     return np.frombuffer(perm, dtype=np.int64), list(counts)
 
 
+def _int64(arr: np.ndarray, writable: bool = False) -> tuple[int, int]:
+    """``(address, count)`` of a contiguous int64 array, checked, for the extension."""
+    if arr.dtype != np.int64 or arr.ndim != 1 or not arr.flags.c_contiguous or (writable and not arr.flags.writeable):
+        raise ValueError("expected a contiguous 1-d int64 array" + (" (writable)" if writable else ""))
+    return (arr.ctypes.data, arr.size)
+
+
+def apply_touches(
+    touches: Sequence[np.ndarray], state: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Add touches to key columns in place (see ``native/src/scatter.rs``).
+
+    ``touches`` are ``(kid, d_available, d_reserved, when)``, ``state`` the columns
+    ``(available, reserved, updated_at)``: sums (wrapping like numpy) and the maximum
+    time. Returns the distinct keys touched (sorted) with their available and
+    reserved values from before.
+    """
+    if _native is None:
+        raise RuntimeError("inventory360_native is not installed (pip install ./native)")
+    if len({id(a) for a in state}) != len(state) or any(np.may_share_memory(a, b) for a in touches for b in state):
+        raise ValueError("state columns must be distinct from each other and from the touches")
+    ids, before_a, before_r = _native.apply_touches(
+        [_int64(a) for a in touches], [_int64(a, writable=True) for a in state]
+    )
+    return tuple(np.frombuffer(b, dtype=np.int64) for b in (ids, before_a, before_r))  # type: ignore[return-value]
+
+
+def union_first(parts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of non-negative int64 id arrays, sorted, with first occurrences.
+
+    Like ``np.unique(np.concatenate(parts), return_index=True)``: the second array is the
+    index of each value's first occurrence in the parts' concatenation.
+    """
+    if _native is None:
+        raise RuntimeError("inventory360_native is not installed (pip install ./native)")
+    arrays = [np.ascontiguousarray(p, dtype=np.int64) for p in parts]
+    ids, first = _native.union_first([_int64(a) for a in arrays])
+    return np.frombuffer(ids, dtype=np.int64), np.frombuffer(first, dtype=np.int64)
+
+
 def _buffer(obj: Any) -> pa.Buffer | None:
     return None if obj is None else pa.py_buffer(obj)
 
