@@ -26,9 +26,20 @@ LINE_STATE = (
 )
 
 
-def _keys(engine: Engine, ids: np.ndarray) -> pa.Table:
+def _rows(ids: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray | slice]:
+    """Ids to gather names by, and the index that takes their values from the state.
+
+    All ``n`` rows (``ids`` None) are taken as a slice: a view, not a copy.
+    """
+    if ids is None:
+        return np.arange(n, dtype=np.int64), slice(0, n)
+    return ids, ids
+
+
+def _keys(engine: Engine, ids: np.ndarray | None) -> pa.Table:
+    ids, at = _rows(ids, len(engine.keys))
     names = engine.keys.index.take(ids)
-    cols = {c: pa.array(engine.keys.cols[c][ids]) for c in KEY_STATE}
+    cols = {c: pa.array(engine.keys.cols[c][at]) for c in KEY_STATE}
     return pa.table(
         {
             "sku_id": names["sku_id"],
@@ -38,9 +49,10 @@ def _keys(engine: Engine, ids: np.ndarray) -> pa.Table:
     )
 
 
-def _lines(engine: Engine, ids: np.ndarray) -> pa.Table:
+def _lines(engine: Engine, ids: np.ndarray | None) -> pa.Table:
+    ids, at = _rows(ids, len(engine.lines))
     names = engine.lines.index.take(ids)
-    cols = {c: pa.array(engine.lines.cols[c][ids]) for c in LINE_STATE}
+    cols = {c: pa.array(engine.lines.cols[c][at]) for c in LINE_STATE}
     return pa.table({"order_id": names["order_id"], "line_no": names["line_no"], **cols})
 
 
@@ -64,8 +76,8 @@ def changes(engine: Engine, result: BatchResult, rows: pa.Table | None = None) -
 def full(engine: Engine) -> dict[str, pa.Table]:
     """The keys and order lines, as base tables (event ids: :func:`all_events`)."""
     return {
-        "keys": _keys(engine, np.arange(len(engine.keys), dtype=np.int64)),
-        "lines": _lines(engine, np.arange(len(engine.lines), dtype=np.int64)),
+        "keys": _keys(engine, None),
+        "lines": _lines(engine, None),
     }
 
 
