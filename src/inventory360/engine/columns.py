@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 
 class Columns:
@@ -35,3 +36,13 @@ class Columns:
     def view(self) -> dict[str, np.ndarray]:
         """The live part of every column (no copy)."""
         return {name: arr[: self.size] for name, arr in self.data.items()}
+
+
+def one_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column as one array: its only chunk as it is, else its chunks concatenated.
+
+    (``ChunkedArray.combine_chunks`` copies even a single chunk.)
+    """
+    if isinstance(col, pa.Array):
+        return col
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()

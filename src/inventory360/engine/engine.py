@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from inventory360.engine.columns import one_array
 from inventory360.engine.index import KeyIndex
 from inventory360.engine.reservations import LineTable, apply_orders
 from inventory360.engine.state import NEVER, KeyTable
@@ -163,6 +164,6 @@ class Engine:
 def _int_column(table: pa.Table, name: str, rows: np.ndarray | None) -> np.ndarray:
     """A non-null int64 column as numpy, optionally only ``rows``."""
     col = table[name]
-    arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    arr = one_array(col)
     values = np.asarray(arr.to_numpy(zero_copy_only=False))
     return values if rows is None else values[rows]

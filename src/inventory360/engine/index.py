@@ -19,6 +19,7 @@ from typing import Protocol, TypeAlias
 import numpy as np
 import pyarrow as pa
 
+from inventory360.engine.columns import one_array
 from inventory360.sources import native
 
 Column: TypeAlias = pa.Array | pa.ChunkedArray
@@ -95,7 +96,7 @@ class _DictMap:
 
 
 def _string_array(col: Column) -> pa.Array:
-    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    arr = one_array(col)
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = arr.cast(pa.large_string())
     return arr

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from inventory360.engine.columns import Columns
+from inventory360.engine.columns import Columns, one_array
 from inventory360.engine.index import KeyIndex
 from inventory360.engine.state import KeyTable
 
@@ -122,7 +122,9 @@ class _Columns:
         out = self._made.get(name)
         if out is None:
             col = self.table[name]
-            arr = col.combine_chunks().fill_null(0) if col.null_count else col
+            arr = one_array(col)
+            if arr.null_count:
+                arr = arr.fill_null(0)
             out = self._made[name] = np.asarray(arr.to_numpy(zero_copy_only=False))[self.order]
         return out
 
@@ -275,6 +277,6 @@ def _outcome(
 
 def _mask(values: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> np.ndarray:
     """A non-null boolean column as numpy, taken at ``rows``."""
-    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    arr = one_array(values)
     out: np.ndarray = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)[rows]
     return out

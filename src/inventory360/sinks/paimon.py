@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from inventory360.engine.columns import one_array
 from inventory360.errors import TerminalSinkError
 from inventory360.records import SNAPSHOT_SCHEMA
 from inventory360.sinks.base import SnapshotSink
@@ -138,7 +139,7 @@ class BucketRouter:
 
     def buckets_of(self, rows: pa.Table) -> np.ndarray:
         """The bucket of each row (for checks; :meth:`route` is the write path)."""
-        perm, counts = native.paimon_bucket_order([rows[k].combine_chunks() for k in self.keys], self.buckets)
+        perm, counts = native.paimon_bucket_order([one_array(rows[k]) for k in self.keys], self.buckets)
         out = np.empty(rows.num_rows, dtype=np.int64)
         out[perm] = np.repeat(np.arange(self.buckets), counts)
         return out
