@@ -278,9 +278,7 @@ impl PyKeyMap {
         let (ids, created) = py.detach(move || {
             // SAFETY: the wrapper passes live arrays of at least `n` rows and a live int64
             // selection whose values are below `n` (checked below before use).
-            let sel: Option<&[i64]> = rows.map(|(a, c)| {
-                if c == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(a as *const i64, c) } }
-            });
+            let sel: Option<&[i64]> = rows.map(|r| unsafe { i64_slice(r) });
             if let Some(s) = sel {
                 if s.iter().any(|&r| r < 0 || r as usize >= n) {
                     return Err("row selection out of range");
@@ -303,13 +301,8 @@ impl PyKeyMap {
         let map = &self.map;
         let cols = py
             .detach(move || {
-                let sel: &[i64] = if ids.1 == 0 {
-                    &[]
-                } else {
-                    // SAFETY: the wrapper passes a live, contiguous int64 array of `count` ids.
-                    unsafe { std::slice::from_raw_parts(ids.0 as *const i64, ids.1) }
-                };
-                map.gather(sel, ncols)
+                // SAFETY: the wrapper passes a live, contiguous int64 array of `count` ids.
+                map.gather(unsafe { i64_slice(ids) }, ncols)
             })
             .map_err(PyValueError::new_err)?;
         cols.into_iter()
@@ -360,16 +353,23 @@ fn paimon_bucket_order<'py>(
     Ok((buffer(py, Data::I64(order.perm))?, order.counts))
 }
 
-/// `(address, count)` of live int64 arrays as slices (empty when `count` is 0).
+/// `(address, count)` of a live int64 array, as the Python wrappers pass arrays, as a
+/// slice (empty when `count` is 0, whatever the address).
 ///
 /// # Safety
-/// Each address must point to `count` int64 values that stay alive and are not written
-/// by anyone else for the call.
+/// The address must point to `count` int64 values that stay alive and are not written
+/// by anyone else while the slice is used.
+unsafe fn i64_slice<'a>((a, n): (usize, usize)) -> &'a [i64] {
+    if n == 0 {
+        &[]
+    } else {
+        unsafe { std::slice::from_raw_parts(a as *const i64, n) }
+    }
+}
+
+/// [`i64_slice`] of several arrays (same safety contract).
 unsafe fn i64_slices<'a>(arrays: &[(usize, usize)]) -> Vec<&'a [i64]> {
-    arrays
-        .iter()
-        .map(|&(a, n)| if n == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(a as *const i64, n) } })
-        .collect()
+    arrays.iter().map(|&a| unsafe { i64_slice(a) }).collect()
 }
 
 /// `scatter::apply_touches`: `touches` are `(address, count)` of the int64 arrays kid,
@@ -401,14 +401,19 @@ fn apply_touches<'py>(
 }
 
 /// `scatter::union_first` of int64 arrays passed as `(address, count)` (kept alive by
-/// the caller): `(ids, first_index)` as int64 buffers.
+/// the caller): `(ids, first_index)` as int64 buffers (`first_index` empty unless
+/// `with_first`).
 #[pyfunction]
-fn union_first<'py>(py: Python<'py>, parts: Vec<(usize, usize)>) -> PyResult<(Bound<'py, Buffer>, Bound<'py, Buffer>)> {
+fn union_first<'py>(
+    py: Python<'py>,
+    parts: Vec<(usize, usize)>,
+    with_first: bool,
+) -> PyResult<(Bound<'py, Buffer>, Bound<'py, Buffer>)> {
     let (ids, idx) = py
         .detach(move || {
             // SAFETY: see the doc comment.
             let p = unsafe { i64_slices(&parts) };
-            scatter::union_first(&p)
+            scatter::union_first(&p, with_first)
         })
         .map_err(PyValueError::new_err)?;
     Ok((buffer(py, Data::I64(ids))?, buffer(py, Data::I64(idx))?))

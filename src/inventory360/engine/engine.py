@@ -47,13 +47,9 @@ def merge_results(results: list[BatchResult]) -> BatchResult:
     """
     if len(results) == 1:
         return results[0]
-    if native.available():
-        changed, first = native.union_first([r.changed for r in results])
-        lines = native.union_first([r.changed_lines for r in results])[0]
-    else:
-        changed, first = np.unique(np.concatenate([r.changed for r in results]), return_index=True)
-        lines = np.unique(np.concatenate([r.changed_lines for r in results]))
-    # ``first`` is each key's first occurrence: batches are in order.
+    # ``first``: each key's first occurrence; batches are in order.
+    changed, first = _union([r.changed for r in results], with_first=True)
+    lines = _union([r.changed_lines for r in results], with_first=False)[0]
     counters: Counter[str] = Counter()
     for r in results:
         counters.update(r.counters)
@@ -66,6 +62,16 @@ def merge_results(results: list[BatchResult]) -> BatchResult:
         pa.concat_arrays([r.new_event_ids.cast(pa.string()) for r in results]),
         counters,
     )
+
+
+def _union(parts: list[np.ndarray], with_first: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct ids of ``parts`` and (``with_first``) each one's first occurrence."""
+    if native.available():
+        return native.union_first(parts, with_first)
+    if with_first:
+        ids, first = np.unique(np.concatenate(parts), return_index=True)
+        return ids, first
+    return np.unique(np.concatenate(parts)), np.empty(0, dtype=np.int64)
 
 
 class Engine:

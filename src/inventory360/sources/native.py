@@ -111,24 +111,26 @@ def apply_touches(
     """
     if _native is None:
         raise RuntimeError("inventory360_native is not installed (pip install ./native)")
-    if len({id(a) for a in state}) != len(state) or any(np.may_share_memory(a, b) for a in touches for b in state):
-        raise ValueError("state columns must be distinct from each other and from the touches")
+    others = [*touches, *state]
+    if any(np.may_share_memory(a, b) for i, a in enumerate(state) for b in others[: len(touches) + i]):
+        raise ValueError("state columns must not overlap each other or the touches")
     ids, before_a, before_r = _native.apply_touches(
         [_int64(a) for a in touches], [_int64(a, writable=True) for a in state]
     )
     return tuple(np.frombuffer(b, dtype=np.int64) for b in (ids, before_a, before_r))  # type: ignore[return-value]
 
 
-def union_first(parts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def union_first(parts: Sequence[np.ndarray], with_first: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values of non-negative int64 id arrays, sorted, with first occurrences.
 
     Like ``np.unique(np.concatenate(parts), return_index=True)``: the second array is the
-    index of each value's first occurrence in the parts' concatenation.
+    index of each value's first occurrence in the parts' concatenation (empty unless
+    ``with_first``).
     """
     if _native is None:
         raise RuntimeError("inventory360_native is not installed (pip install ./native)")
     arrays = [np.ascontiguousarray(p, dtype=np.int64) for p in parts]
-    ids, first = _native.union_first([_int64(a) for a in arrays])
+    ids, first = _native.union_first([_int64(a) for a in arrays], with_first)
     return np.frombuffer(ids, dtype=np.int64), np.frombuffer(first, dtype=np.int64)
 
 
