@@ -49,14 +49,14 @@ class _NativeMap:
         sel = None
         if rows is not None:
             rows = np.ascontiguousarray(rows, dtype=np.int64)
-            sel = (rows.ctypes.data, rows.size)
+            sel = native.int64_arg(rows)
         ids, created = self._map.resolve(specs, len(columns[0]), sel, insert)
         return np.frombuffer(ids, dtype=np.int64), np.frombuffer(created, dtype=np.int64)
 
     def take(self, ids: np.ndarray, ncols: int) -> list[pa.Array]:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         out = []
-        for offsets, data, valid, nulls in self._map.gather((ids.ctypes.data, ids.size), ncols):
+        for offsets, data, valid, nulls in self._map.gather(native.int64_arg(ids), ncols):
             mask = None if valid is None else pa.py_buffer(valid)
             out.append(pa.StringArray.from_buffers(ids.size, pa.py_buffer(offsets), pa.py_buffer(data), mask, nulls))
         return out

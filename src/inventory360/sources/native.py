@@ -92,7 +92,7 @@ def paimon_bucket_order(columns: Sequence[pa.Array], buckets: int) -> tuple[np.n
     return np.frombuffer(perm, dtype=np.int64), list(counts)
 
 
-def _int64(arr: np.ndarray, writable: bool = False) -> tuple[int, int]:
+def int64_arg(arr: np.ndarray, writable: bool = False) -> tuple[int, int]:
     """``(address, count)`` of a contiguous int64 array, checked, for the extension."""
     if arr.dtype != np.int64 or arr.ndim != 1 or not arr.flags.c_contiguous or (writable and not arr.flags.writeable):
         raise ValueError("expected a contiguous 1-d int64 array" + (" (writable)" if writable else ""))
@@ -115,7 +115,7 @@ def apply_touches(
     if any(np.may_share_memory(a, b) for i, a in enumerate(state) for b in others[: len(touches) + i]):
         raise ValueError("state columns must not overlap each other or the touches")
     ids, before_a, before_r = _native.apply_touches(
-        [_int64(a) for a in touches], [_int64(a, writable=True) for a in state]
+        [int64_arg(a) for a in touches], [int64_arg(a, writable=True) for a in state]
     )
     return tuple(np.frombuffer(b, dtype=np.int64) for b in (ids, before_a, before_r))  # type: ignore[return-value]
 
@@ -130,7 +130,7 @@ def union_first(parts: Sequence[np.ndarray], with_first: bool = True) -> tuple[n
     if _native is None:
         raise RuntimeError("inventory360_native is not installed (pip install ./native)")
     arrays = [np.ascontiguousarray(p, dtype=np.int64) for p in parts]
-    ids, first = _native.union_first([_int64(a) for a in arrays], with_first)
+    ids, first = _native.union_first([int64_arg(a) for a in arrays], with_first)
     return np.frombuffer(ids, dtype=np.int64), np.frombuffer(first, dtype=np.int64)
 
 
